@@ -1,0 +1,24 @@
+# The two commands of the README. Both create .venv/ first when it is missing.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: report test env bench clean-artifacts
+
+env:
+	@scripts/setup_env.sh
+
+## Build the demo report: every chapter through DVC + papermill, then the HTML report.
+report: env
+	@[ -d .dvc ] || dvc init -q
+	dvc repro
+	@echo; echo "Report: $(CURDIR)/artifacts/report/index.html"
+
+## Run the test suite (what CI runs).
+test: env
+	python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## Run the recorded benchmarks (results go to benchmarks/results/).
+bench: env
+	python -m benchmarks.run_all

@@ -1,0 +1,131 @@
+"""Run one chapter notebook with papermill, and the helpers notebooks use to write their outputs.
+
+``python -m emokit.pipeline run 02_text`` is what each DVC stage calls. It reads the chapter's
+parameters for the active profile (``params/``), creates ``artifacts/<chapter>/`` (DVC deletes a
+stage's outputs before running it), executes ``notebooks/<chapter>.ipynb`` with the parameters
+injected, and saves the executed copy as ``artifacts/<chapter>/<chapter>.ipynb``.
+
+Inside a notebook: ``params`` (dict) and ``out_dir`` (str) arrive through the parameters cell;
+use :func:`save_figure` and :func:`write_metrics` so every chapter writes the same layout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import REPO_ROOT, artifacts_root, load_params
+
+CHAPTERS = ("00_datasets", "01_vision", "02_text", "03_audio", "04_late_fusion",
+            "05_hybrid_fusion", "06_empathic_chat")
+
+
+def chapter_dir(chapter: str, root: Path | None = None) -> Path:
+    return (root or artifacts_root()) / chapter
+
+
+def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
+                 artifacts: Path | None = None, extra: Mapping[str, Any] | None = None,
+                 timeout: int | None = None) -> Path:
+    """Execute ``notebooks/<chapter>.ipynb``; returns the executed notebook's path."""
+    import papermill as pm
+
+    if chapter not in CHAPTERS:
+        raise SystemExit(f"unknown chapter {chapter!r}; one of {CHAPTERS}")
+    root = Path(artifacts or artifacts_root()).resolve()
+    out = chapter_dir(chapter, root)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    params = load_params(chapter, profile=profile, smoke=smoke)
+    if extra:
+        params.update(extra)
+    src = REPO_ROOT / "notebooks" / f"{chapter}.ipynb"
+    dst = out / f"{chapter}.ipynb"
+    env_before = os.environ.get("EMOKIT_ARTIFACTS")
+    os.environ["EMOKIT_ARTIFACTS"] = str(root)  # the kernel inherits it: later chapters find earlier ones
+    t0 = time.time()
+    try:
+        pm.execute_notebook(
+            str(src), str(dst),
+            parameters={"params": params, "out_dir": str(out), "artifacts_root": str(root)},
+            kernel_name="python3", cwd=str(REPO_ROOT / "notebooks"), progress_bar=False,
+            execution_timeout=timeout,
+        )
+    finally:
+        if env_before is None:
+            os.environ.pop("EMOKIT_ARTIFACTS", None)
+        else:
+            os.environ["EMOKIT_ARTIFACTS"] = env_before
+    (out / "run.json").write_text(json.dumps(
+        {"chapter": chapter, "profile": params["profile"], "smoke": smoke,
+         "wall_time_s": round(time.time() - t0, 1)}, indent=2))
+    return dst
+
+
+def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as ``<out_dir>/figures/<name>.png`` (and keep it shown inline)."""
+    path = Path(out_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any], merge: bool = True) -> Path:
+    """Write (or merge into) ``<out_dir>/metrics.json`` with flat dotted keys.
+
+    Values must be numbers, strings or booleans; NaN is refused (a metric that could not be
+    computed is left out, and the scorecard says "not yet").
+    """
+    path = Path(out_dir) / "metrics.json"
+    flat = _flatten(metrics)
+    for k, v in flat.items():
+        if hasattr(v, "item"):
+            v = v.item()
+            flat[k] = v
+        if not isinstance(v, (int, float, str, bool)):
+            raise TypeError(f"metric {k!r} has type {type(v).__name__}; use numbers, strings or booleans")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"metric {k!r} is {v}; leave it out instead")
+    current = json.loads(path.read_text()) if merge and path.exists() else {}
+    current.update(flat)
+    path.write_text(json.dumps(dict(sorted(current.items())), indent=2, ensure_ascii=False))
+    return path
+
+
+def read_metrics(chapter: str, root: Path | None = None) -> dict[str, Any]:
+    path = chapter_dir(chapter, root) / "metrics.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m emokit.pipeline", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="execute one chapter notebook")
+    r.add_argument("chapter", choices=CHAPTERS)
+    r.add_argument("--profile", choices=("demo", "full"), default=None,
+                   help="override params/profile.yaml for this run")
+    r.add_argument("--smoke", action="store_true", help="smallest sizes (tests)")
+    r.add_argument("--artifacts", type=Path, default=None, help="artifacts root (default artifacts/)")
+    args = ap.parse_args(argv)
+    dst = run_notebook(args.chapter, profile=args.profile, smoke=args.smoke, artifacts=args.artifacts)
+    print(dst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
