@@ -111,7 +111,8 @@ def read_meld(root: Path, split: str, clips_dir: Path | None = None,
     """MELD utterances of one official split (text in ``input``; clip path in ``extra['clip']``
     when ``clips_dir`` — the MELD.Raw folder of that split — is given and the clip exists).
 
-    ``group`` is the dialogue: utterances of one dialogue must stay in one split.
+    ``group`` is the dialogue (``meld-<split>-dia<D>``: dialogue ids restart in every split, so the
+    split is part of the name): utterances of one dialogue must stay in one split.
     """
     if split not in MELD_SPLIT_FILES:
         raise DataError(f"MELD split must be one of {tuple(MELD_SPLIT_FILES)}, got {split!r}")
@@ -132,7 +133,7 @@ def read_meld(root: Path, split: str, clips_dir: Path | None = None,
                 clip = Path(clips_dir) / f"dia{dia}_utt{utt}.mp4"
                 extra["clip"] = str(clip) if clip.exists() else None
             records.append(Record(input=row["Utterance"], label=label, source="meld",
-                                  group=f"meld-dia{dia}", split=split, extra=extra))
+                                  group=f"meld-{split}-dia{dia}", split=split, extra=extra))
     return _finish(records, report, keep_dropped=False)
 
 
