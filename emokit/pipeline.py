@@ -31,23 +31,30 @@ def chapter_dir(chapter: str, root: Path | None = None) -> Path:
 
 def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
                  artifacts: Path | None = None, extra: Mapping[str, Any] | None = None,
-                 timeout: int | None = None) -> Path:
-    """Execute ``notebooks/<chapter>.ipynb``; returns the executed notebook's path."""
+                 timeout: int | None = None, notebook: Path | None = None) -> Path:
+    """Execute ``notebooks/<chapter>.ipynb``; returns the executed notebook's path.
+
+    Writes ``<artifacts>/<chapter>/run.json`` (profile, smoke, wall time, data root, git commit,
+    ``status`` ``ok`` or ``failed``); on failure the partly executed notebook stays beside it (papermill
+    marks the failing cell) and the error is raised. ``notebook`` overrides the source (tests).
+    """
     import papermill as pm
 
-    if chapter not in CHAPTERS:
+    if chapter not in CHAPTERS and notebook is None:
         raise SystemExit(f"unknown chapter {chapter!r}; one of {CHAPTERS}")
     root = Path(artifacts or artifacts_root()).resolve()
     out = chapter_dir(chapter, root)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    params = load_params(chapter, profile=profile, smoke=smoke)
+    params = load_params(chapter, profile=profile, smoke=smoke) if notebook is None else \
+        {"profile": profile or "demo", "smoke": bool(smoke), "data_root": None}
     if extra:
         params.update(extra)
-    src = REPO_ROOT / "notebooks" / f"{chapter}.ipynb"
+    src = Path(notebook) if notebook is not None else REPO_ROOT / "notebooks" / f"{chapter}.ipynb"
     dst = out / f"{chapter}.ipynb"
     env_before = os.environ.get("EMOKIT_ARTIFACTS")
     os.environ["EMOKIT_ARTIFACTS"] = str(root)  # the kernel inherits it: later chapters find earlier ones
     t0 = time.time()
+    status, error = "ok", None
     try:
         pm.execute_notebook(
             str(src), str(dst),
@@ -55,15 +62,45 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
             kernel_name="python3", cwd=str(REPO_ROOT / "notebooks"), progress_bar=False,
             execution_timeout=timeout,
         )
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        raise
     finally:
         if env_before is None:
             os.environ.pop("EMOKIT_ARTIFACTS", None)
         else:
             os.environ["EMOKIT_ARTIFACTS"] = env_before
-    (out / "run.json").write_text(json.dumps(
-        {"chapter": chapter, "profile": params["profile"], "smoke": smoke,
-         "wall_time_s": round(time.time() - t0, 1)}, indent=2))
+        (out / "run.json").write_text(json.dumps(
+            {"chapter": chapter, "status": status, "error": error, "profile": params["profile"],
+             "smoke": bool(smoke), "wall_time_s": round(time.time() - t0, 1),
+             "data_root": _data_root_or_none(params), "git_commit": _git_commit(),
+             "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            indent=2))
     return dst
+
+
+def _data_root_or_none(params: Mapping[str, Any]) -> str | None:
+    """The data folder this run read (None when none was found: chapters that need none)."""
+    from .config import data_root
+
+    try:
+        return str(data_root(params.get("data_root")))
+    except FileNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    """The repository's commit (with ``-dirty`` when the tree has changes), or None outside git."""
+    import subprocess
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110) -> Path:

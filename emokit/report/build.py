@@ -1,0 +1,249 @@
+"""Build the self-contained HTML report: scorecard first, then every executed chapter notebook.
+
+    python -m emokit.report build [--artifacts DIR] [--out DIR] [--with-code]
+
+Reads only what the pipeline wrote under the artifacts root (``<chapter>/<chapter>.ipynb``,
+``metrics.json``, ``run.json``, ``figures/``) plus ``reference/scorecard/*.yaml`` and
+``reference/reference_numbers.yaml``. Writes ``<out>/index.html`` (one file, viewable offline: no
+script, font or stylesheet from the network, images embedded as base64), ``scorecard.csv``,
+``scorecard.md`` and ``scorecard.json``. A chapter without artifacts shows as "not run"; a notebook
+that cannot be rendered shows the reason; neither stops the build.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import REPO_ROOT, artifacts_root
+from ..pipeline import CHAPTERS
+from .scorecard import (ChapterRun, ScoreRow, fmt, load_chapter, load_rows, score, to_markdown,
+                        unclaimed_reference_numbers, write_csv)
+
+SCORECARD_DIR = REPO_ROOT / "reference" / "scorecard"
+REFERENCE_NUMBERS = REPO_ROOT / "reference" / "reference_numbers.yaml"
+
+TITLES = {
+    "00_datasets": "Datasets and labels",
+    "01_vision": "Vision: facial expression",
+    "02_text": "Text: GoEmotions fine-tuning",
+    "03_audio": "Audio: speech emotion CRNN",
+    "04_late_fusion": "Late fusion: weight grid on the simplex",
+    "05_hybrid_fusion": "Hybrid fusion: cross-attention and gating",
+    "06_empathic_chat": "Empathic chat",
+}
+
+_STATUS_CLASS = {"reproduced": "ok", "measured": "measured", "not yet": "notyet", "not run": "notrun",
+                 "failed": "failed"}
+
+PAGE_CSS = """
+body.emokit { margin: 0 auto; max-width: 1200px; padding: 0 24px 48px; font-family: system-ui, -apple-system,
+  'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, sans-serif; color: #1f2328; }
+.emokit h1 { margin-top: 24px; }
+.emokit .meta { color: #57606a; font-size: 0.9em; }
+.emokit table.sc { border-collapse: collapse; width: 100%; font-size: 0.88em; margin: 8px 0 16px; }
+.emokit table.sc th, .emokit table.sc td { border: 1px solid #d0d7de; padding: 4px 6px; vertical-align: top;
+  text-align: left; }
+.emokit table.sc th { background: #f6f8fa; }
+.emokit td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.emokit .st { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 0.85em; white-space: nowrap; }
+.emokit .st-ok { background: #dafbe1; color: #116329; }
+.emokit .st-measured { background: #ddf4ff; color: #0550ae; }
+.emokit .st-notyet { background: #fff8c5; color: #7d4e00; }
+.emokit .st-notrun { background: #eaeef2; color: #57606a; }
+.emokit .st-failed { background: #ffebe9; color: #a40e26; }
+.emokit .refcheck { color: #a40e26; font-size: 0.85em; }
+.emokit section.chapter { border-top: 3px solid #d0d7de; margin-top: 36px; padding-top: 8px; }
+.emokit .chapter-missing { background: #f6f8fa; padding: 12px; border-radius: 6px; }
+.emokit details { margin: 6px 0; }
+.emokit nav.toc a { margin-right: 14px; }
+.emokit .jp-Notebook { padding: 0; }
+"""
+
+
+def _render_notebook(nb_path: Path, with_code: bool) -> tuple[str, str]:
+    """(css, body_html) of one executed notebook; scripts removed, images inline."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    exporter = HTMLExporter(template_name="lab", exclude_input=not with_code, exclude_input_prompt=True,
+                            exclude_output_prompt=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(nb_path.parent),
+                                                                      "name": nb_path.stem}})
+    head = body.split("<body", 1)[0]
+    css = "\n".join(re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S))
+    m = re.search(r"<body[^>]*>(.*)</body>", body, flags=re.S)
+    inner = m.group(1) if m else body
+    return css, make_offline(inner)
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", flags=re.S | re.I)
+_EXT_LINK = re.compile(r"<link\b[^>]*href=[\"']?(?:https?:)?//[^>]*>", flags=re.I)
+_EXT_IMPORT = re.compile(r"@import\s+url\(\s*[\"']?(?:https?:)?//[^)]*\)\s*;?", flags=re.I)
+_EXT_SRC = re.compile(r"""\s(src)=(["'])(?:https?:)?//[^"']*\2""", flags=re.I)
+
+
+def make_offline(fragment: str) -> str:
+    """Remove everything that would fetch from the network: scripts, external stylesheets/imports/src."""
+    out = _SCRIPT.sub("", fragment)
+    out = _EXT_LINK.sub("", out)
+    out = _EXT_IMPORT.sub("", out)
+    out = _EXT_SRC.sub(r' data-removed-\1=""', out)
+    return out
+
+
+def external_resources(page: str) -> list[str]:
+    """URLs the page would load from the network (script/img/iframe src, stylesheet links, CSS url())."""
+    found = re.findall(r"""<(?:script|img|iframe|audio|video|source|embed)\b[^>]*\ssrc=["']?((?:https?:)?//[^"'\s>]+)""",
+                       page, flags=re.I)
+    found += re.findall(r"""<link\b[^>]*href=["']?((?:https?:)?//[^"'\s>]+)""", page, flags=re.I)
+    found += re.findall(r"""url\(\s*["']?((?:https?:)?//[^"')]+)""", page, flags=re.I)
+    return found
+
+
+def _status_badge(status: str) -> str:
+    return f'<span class="st st-{_STATUS_CLASS.get(status, "notrun")}">{html.escape(status)}</span>'
+
+
+def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed: list[tuple[str, Any]]) -> str:
+    e = html.escape
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no rows yet"
+    out = [f'<h2 id="scorecard">Reproduction scorecard</h2>',
+           f'<p class="meta">{len(rows)} rows from <code>reference/scorecard/*.yaml</code>: {e(summary)}. '
+           'The report column is the number published in <code>reference/report_zh.md</code> '
+           '(<code>reference/reference_numbers.yaml</code>); this run\'s column comes only from '
+           '<code>artifacts/&lt;chapter&gt;/metrics.json</code>. <em>reproduced</em> = within the row\'s '
+           'stated tolerance; <em>measured</em> = a number from this run (no tolerance, or outside it).</p>']
+    out.append('<table class="sc"><thead><tr><th>what</th><th>report</th><th>this run</th><th>difference</th>'
+               '<th>status</th><th>profile</th><th>data</th><th>note</th></tr></thead><tbody>')
+    for r in rows:
+        diff = "" if r.difference is None else f"{r.difference:+.4g}" + (
+            f" ({r.relative:+.1%})" if r.relative is not None else "")
+        data = r.data or (r.data_root or "")
+        check = f'<div class="refcheck">reference check: {e(r.reference_check)}</div>' if r.reference_check else ""
+        key = f'<div class="meta"><code>{e(r.chapter)}</code> · <code>{e(r.metric)}</code></div>'
+        out.append(
+            f'<tr id="row-{e(r.id)}"><td>{e(r.what)}{key}</td><td class="num">{e(fmt(r.reference))}</td>'
+            f'<td class="num">{e(r.display_value)}</td>'
+            f'<td class="num">{e(diff)}</td><td>{_status_badge(r.status)}</td><td>{e(r.profile or "")}</td>'
+            f'<td>{e(data)}</td><td>{e(r.note)}{check}</td></tr>')
+    out.append("</tbody></table>")
+    out.append('<h3 id="chapters-status">Chapters of this run</h3><table class="sc"><thead><tr><th>chapter</th>'
+               '<th>state</th><th>profile</th><th>wall time (s)</th><th>data root</th><th>commit</th>'
+               '<th>detail</th></tr></thead><tbody>')
+    for ch in CHAPTERS:
+        run = runs[ch]
+        state = {"ok": "measured", "failed": "failed"}.get(run.state, "not run")
+        label = "ran" if run.state == "ok" else run.state
+        out.append(f'<tr><td><a href="#ch-{ch}">{ch}</a></td><td><span class="st st-{_STATUS_CLASS[state]}">'
+                   f'{e(label)}</span></td><td>{e(run.profile or "")}</td>'
+                   f'<td class="num">{e(fmt(run.run.get("wall_time_s")))}</td>'
+                   f'<td>{e(run.run.get("data_root") or "")}</td><td>{e(run.run.get("git_commit") or "")}</td>'
+                   f'<td>{e(run.detail)}</td></tr>')
+    out.append("</tbody></table>")
+    if unclaimed:
+        out.append(f'<details><summary>Report numbers that no scorecard row claims yet ({len(unclaimed)}): '
+                   'not yet — no chapter measures them so far</summary><table class="sc"><thead><tr>'
+                   '<th>reference key</th><th>report</th></tr></thead><tbody>')
+        out += [f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt(v))}</td></tr>' for k, v in unclaimed]
+        out.append("</tbody></table></details>")
+    return "\n".join(out)
+
+
+def _chapter_html(ch: str, run: ChapterRun, body: str | None, error: str | None) -> str:
+    e = html.escape
+    parts = [f'<section class="chapter" id="ch-{ch}"><h2>{e(ch)} — {e(TITLES.get(ch, ch))}</h2>']
+    if run.state == "not run":
+        parts.append(f'<div class="chapter-missing"><strong>not run</strong>: {e(run.detail or "no artifacts")}. '
+                     f'Run <code>dvc repro {ch}</code> (or <code>make report</code>).</div></section>')
+        return "\n".join(parts)
+    meta = [f"profile {run.profile}" if run.profile else "", f"{fmt(run.run.get('wall_time_s'))} s"
+            if run.run.get("wall_time_s") is not None else "", f"data {run.run.get('data_root')}"
+            if run.run.get("data_root") else "", run.detail]
+    parts.append(f'<p class="meta">{e(" · ".join(m for m in meta if m))}</p>')
+    if run.state == "failed":
+        parts.append(f'<div class="chapter-missing"><strong>failed</strong>: {e(run.detail)}</div>')
+    if run.metrics:
+        rows = "".join(f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt(v))}</td></tr>'
+                       for k, v in run.metrics.items())
+        parts.append(f'<details><summary>metrics.json ({len(run.metrics)} values)</summary><table class="sc">'
+                     f'<tbody>{rows}</tbody></table></details>')
+    figs = sorted((Path(run.notebook).parent / "figures").glob("*.png")) if run.notebook else []
+    if figs:
+        parts.append('<p class="meta">figure files: ' + ", ".join(f"<code>{e(f.name)}</code>" for f in figs) + "</p>")
+    if error:
+        parts.append(f'<div class="chapter-missing"><strong>notebook not rendered</strong>: {e(error)}</div>')
+    elif body is not None:
+        parts.append(f'<div class="chapter-body">{body}</div>')
+    else:
+        parts.append('<div class="chapter-missing">no executed notebook</div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def build_report(artifacts: Path | None = None, out: Path | None = None, scorecard_dir: Path | None = None,
+                 reference_path: Path | None = None, with_code: bool = False) -> Path:
+    """Write ``<out>/index.html`` and the scorecard files; returns the HTML path."""
+    artifacts = Path(artifacts or artifacts_root()).resolve()
+    out = Path(out or artifacts / "report")
+    out.mkdir(parents=True, exist_ok=True)
+    reference = yaml.safe_load(Path(reference_path or REFERENCE_NUMBERS).read_text(encoding="utf-8")) or {}
+    rows = load_rows(Path(scorecard_dir or SCORECARD_DIR))
+    runs = {ch: load_chapter(ch, artifacts) for ch in CHAPTERS}
+    score(rows, runs, reference)
+    unclaimed = unclaimed_reference_numbers(rows, reference)
+
+    write_csv(rows, out / "scorecard.csv")
+    (out / "scorecard.md").write_text(to_markdown(rows, runs, unclaimed), encoding="utf-8")
+    (out / "scorecard.json").write_text(json.dumps(
+        {"rows": [r.to_dict() for r in rows],
+         "chapters": {ch: {"state": r.state, "run": r.run, "detail": r.detail} for ch, r in runs.items()},
+         "unclaimed_reference_numbers": [{"key": k, "value": v} for k, v in unclaimed]},
+        indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+
+    css, sections = "", []
+    for ch in CHAPTERS:
+        run = runs[ch]
+        body = error = None
+        if run.notebook is not None:
+            try:
+                nb_css, body = _render_notebook(run.notebook, with_code)
+                css = css or nb_css
+            except Exception as exc:  # one bad notebook must not stop the report
+                error = f"{type(exc).__name__}: {exc}"
+        sections.append(_chapter_html(ch, run, body, error))
+
+    profiles = sorted({r.run.get("profile") for r in runs.values() if r.run.get("profile")})
+    commits = sorted({r.run.get("git_commit") for r in runs.values() if r.run.get("git_commit")})
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    toc = " ".join(f'<a href="#ch-{ch}">{ch}</a>' for ch in CHAPTERS)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>emokit — reproduction report</title>
+<style>{make_offline(css)}</style>
+<style>{PAGE_CSS}</style>
+</head><body class="emokit jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
+<h1>emokit — multimodal emotion recognition, reproduced</h1>
+<p class="meta">Built {now} from <code>{html.escape(str(artifacts))}</code> · profile(s): {html.escape(", ".join(profiles) or "none")}
+· commit(s): {html.escape(", ".join(commits) or "unknown")}. Reproduces <code>reference/report_zh.md</code>
+chapter by chapter; every number below comes from this run's files.</p>
+<nav class="toc"><a href="#scorecard">scorecard</a> {toc}</nav>
+{_scorecard_html(rows, runs, unclaimed)}
+{"".join(sections)}
+</body></html>
+"""
+    leaks = external_resources(page)
+    if leaks:  # make_offline should have removed them all; refuse to write a page that is not offline
+        raise RuntimeError(f"report would load from the network: {leaks[:5]}")
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
