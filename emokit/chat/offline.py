@@ -1,0 +1,143 @@
+"""The offline responder: answers without any LLM, from the persona and the perception result.
+
+Used when no API key is configured (or the LLM failed this turn). It is template-based, shown in the
+UI and transcripts as ``source = "offline"`` ("Offline responder - not an LLM"), and follows the same
+global constraints as the LLM prompt: it reflects the fused emotion, reacts to short inputs by
+digging deeper, and always ends with an open question. Choices among templates are deterministic
+(a hash of the message and turn number), so runs are reproducible.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Mapping
+
+from .prompts import PERSONAS, USER_DEFINED
+
+OFFLINE_LABEL = "Offline responder (no LLM configured) - template replies, not an LLM"
+
+# How each persona acknowledges an emotion (fused top label), then asks an open question.
+_ACK: dict[str, dict[str, str]] = {
+    "daily_chat": {
+        "Happy": "Ha, I can see that grin from here! 😄", "Sad": "Aw, you seem a bit down, mate. 🫂",
+        "Angry": "Whoa, someone's steaming! 😤 Let it out.", "Fear": "Hey, sounds like something's got you on edge.",
+        "Surprise": "No way! 😲", "Disgust": "Ugh, yeah, that sounds gross. 🙃", "Neutral": "Gotcha.",
+    },
+    "counselling_rogerian": {
+        "Happy": "It sounds like something has brought you some lightness.",
+        "Sad": "I hear a lot of sadness in what you're sharing, and that's okay.",
+        "Angry": "It sounds like you're feeling really frustrated, and that makes sense to me.",
+        "Fear": "It sounds like there's some worry or fear sitting with you right now.",
+        "Surprise": "It sounds like this caught you off guard.",
+        "Disgust": "It sounds like something really didn't sit right with you.",
+        "Neutral": "Thank you for sharing that with me.",
+    },
+    "mock_interview": {
+        "Happy": "Good, you seem at ease.", "Sad": "Take a breath; there's no rush.",
+        "Angry": "Let's keep it professional and focused.",
+        "Fear": "You seem a little nervous - that's normal. Take your time.",
+        "Surprise": "An unexpected angle - fine.", "Disgust": "Noted.", "Neutral": "Noted.",
+    },
+    "debate_opponent": {
+        "Happy": "You look pleased with yourself - let's see if that survives scrutiny.",
+        "Sad": "Sounds like the argument isn't going your way.",
+        "Angry": "Getting heated already? That usually means the point is weaker than you hoped.",
+        "Fear": "Nervous? A strong position shouldn't need to be.",
+        "Surprise": "Surprised someone would disagree?", "Disgust": "Disgust is not an argument.",
+        "Neutral": "Calm and collected. Fine.",
+    },
+}
+_FOLLOW: dict[str, list[str]] = {
+    "daily_chat": ["So what happened next?", "What's the story behind that?", "How are you feeling about it now?"],
+    "counselling_rogerian": ["What feels most important about this for you?", "Would you like to tell me more about that?",
+                             "How has that been for you?"],
+    "mock_interview": ["Can you give me a concrete example from your experience?",
+                       "What would you do differently next time, and why?", "What was your specific contribution there?"],
+    "debate_opponent": ["But what evidence would change your mind?", "Isn't the opposite just as plausible - why not?",
+                        "What's your strongest argument, then?"],
+    USER_DEFINED: ["Tell me more - what's on your mind?", "What happened then?", "How do you feel about that?"],
+}
+_SHORT: dict[str, str] = {
+    "daily_chat": "Just \"{msg}\"? Come on, there's a story there 😏 - what's really up?",
+    "counselling_rogerian": "\"{msg}\" - sometimes a few words carry a lot. What's underneath that for you?",
+    "mock_interview": "\"{msg}\" is a little brief for an interview. Could you expand on that with an example?",
+    "debate_opponent": "\"{msg}\"? That's not an argument, that's a shrug. What do you actually believe?",
+    USER_DEFINED: "\"{msg}\"... that's short! What's behind it?",
+}
+_SILENT = "I didn't catch anything this time - no words came through."
+_CONFLICT = {  # the face (high reliability) disagrees with the audio model (low reliability)
+    "daily_chat": "(Your face says {face} even if your voice sounds {audio} - I'm going with the face.)",
+    "counselling_rogerian": "I notice your expression looks {face}, even though your voice sounded a little {audio}.",
+    "mock_interview": "", "debate_opponent": "Your voice says {audio}, your face says {face}. Which one is bluffing?",
+    USER_DEFINED: "",
+}
+
+
+def _pick(options: list[str], seed: str) -> str:
+    h = int(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:8], 16)
+    return options[h % len(options)]
+
+
+_SWAP = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "am": "are",
+         "i'm": "you're", "i've": "you've", "i'll": "you'll", "i'd": "you'd", "was": "were",
+         "you": "I", "your": "my", "yours": "mine", "yourself": "myself", "are": "am", "you're": "I'm"}
+_REFLECT = {
+    "daily_chat": "Wait, {r}?", "counselling_rogerian": "It sounds like {r}.",
+    "mock_interview": "So {r}.", "debate_opponent": "So you claim {r}.", USER_DEFINED: "So {r}!",
+}
+
+
+def reflect(text: str, max_words: int = 14) -> str | None:
+    """ELIZA-style reflection of a short English statement ("I failed my exam" -> "you failed your
+    exam"); None for questions, long or non-English messages."""
+    t = (text or "").strip().rstrip(".!")
+    words = t.split()
+    if not words or len(words) > max_words or t.endswith("?") or any("\u4e00" <= c <= "\u9fff" for c in t):
+        return None
+    out = []
+    for w in words:
+        core = w.lower().strip(",;:")
+        rep = _SWAP.get(core)
+        out.append(rep + w[len(w.rstrip(",;:")):] if rep else w)
+    r = " ".join(out)
+    return r[0].lower() + r[1:] if r[:2] != "I " else r
+
+
+def is_short(text: str) -> bool:
+    t = (text or "").strip()
+    if not t:
+        return False
+    cjk = sum(1 for ch in t if "\u4e00" <= ch <= "\u9fff")
+    return (len(t.split()) <= 2 and cjk == 0 and len(t) <= 15) or (cjk and len(t) <= 4)
+
+
+def respond(message: str, persona: str, perception: Mapping[str, Any] | None = None,
+            custom: str | None = None, turn: int = 0) -> str:
+    """One offline reply. Always ends with an open question."""
+    key = persona if (persona in PERSONAS or persona == USER_DEFINED) else "daily_chat"
+    p = perception or {}
+    top = p.get("top") or "Neutral"
+    ack_table = _ACK.get(key, _ACK["counselling_rogerian"])
+    parts: list[str] = []
+    msg = (message or "").strip()
+    if not msg:
+        parts.append(_SILENT)
+    if p.get("top"):
+        parts.append(ack_table.get(top, ack_table["Neutral"]))
+    mods = p.get("modalities") or {}
+    face, audio = mods.get("face") or {}, mods.get("audio") or {}
+    if (face.get("status") == "ok" and audio.get("status") == "ok" and face.get("label") and audio.get("label")
+            and face["label"] != audio["label"]):
+        tmpl = _CONFLICT.get(key, "")
+        if tmpl:
+            parts.append(tmpl.format(face=face["label"].lower(), audio=audio["label"].lower()))
+    if is_short(msg):
+        parts.append(_SHORT[key].format(msg=msg))
+    else:
+        r = reflect(msg)
+        if r:
+            parts.append(_REFLECT[key].format(r=r))
+        parts.append(_pick(_FOLLOW[key], f"{msg}|{turn}|{key}"))
+    reply = " ".join(x for x in parts if x)
+    if not reply.rstrip().endswith(("?", "？")):
+        reply += " What would you like to talk about?"
+    return reply

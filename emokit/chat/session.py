@@ -1,0 +1,280 @@
+"""One conversation: persona, history, and the turn (report 6.2):
+
+recording -> speech-to-text (+ typed text) -> per-modality analysis -> fusion -> prompt -> LLM -> reply
+
+Every step is injectable (``analyze``, ``transcribe``, ``llm``), so tests and the notebook run without
+trained models or a key. Every intermediate result lands in the :class:`Turn` (shown by the app,
+written to transcripts). A turn with no face, silence or no text still completes. Nothing here ever
+stores the API key: transcripts hold the model name and base URL only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import offline, prompts, safety
+from .llm import LLMError, LLMService
+
+log = logging.getLogger(__name__)
+
+Analyze = Callable[..., Any]
+Transcribe = Callable[[str], Any]
+
+
+@dataclass
+class Turn:
+    index: int
+    persona: str
+    typed_text: str
+    transcript: str | None
+    user_text: str
+    perception: dict[str, Any]
+    reply: str
+    source: str                      # "llm" | "offline" | "offline-fallback" | "greeting-llm" | "greeting-offline"
+    safety_triggered: bool
+    safety_matches: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    llm_error: str = ""
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    inputs: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def emotion(self) -> str | None:
+        return self.perception.get("top")
+
+    @property
+    def confidence(self) -> float | None:
+        return self.perception.get("confidence")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["emotion"] = self.emotion
+        d["confidence"] = self.confidence
+        return d
+
+
+def default_analyze(face: str | None = None, audio: str | None = None, text: str | None = None) -> Any:
+    """``emokit.fusion.analyze`` (imported lazily: the chat works before fusion is trained)."""
+    from .. import fusion
+
+    return fusion.analyze(face=face, audio=audio, text=text)
+
+
+def default_transcribe(audio: str) -> str | None:
+    """``emokit.text.transcribe`` (the text chapter's speech-to-text), imported lazily."""
+    from .. import text
+
+    fn = getattr(text, "transcribe", None)
+    if fn is None:
+        raise RuntimeError("emokit.text.transcribe is not available yet")
+    out = fn(audio)
+    if isinstance(out, (list, tuple)):
+        out = out[0] if out else None
+    if isinstance(out, dict):
+        out = out.get("text") or out.get("transcript")
+    return getattr(out, "text", out)
+
+
+def empty_perception(detail: str) -> dict[str, Any]:
+    return prompts.normalize_perception({"status": "error", "detail": detail})
+
+
+class ChatSession:
+    def __init__(self, persona: str = prompts.DEFAULT_PERSONA, custom_persona: str | None = None,
+                 llm: LLMService | None = None, analyze: Analyze | None = default_analyze,
+                 transcribe: Transcribe | None = default_transcribe, use_llm: bool = True):
+        self.llm = llm if llm is not None else LLMService.from_env()
+        self.use_llm = use_llm
+        self.analyze = analyze
+        self.transcribe = transcribe
+        self.persona = prompts.DEFAULT_PERSONA
+        self.custom_persona: str | None = None
+        self.history: list[dict[str, str]] = []   # what the LLM sees (user content includes perception)
+        self.turns: list[Turn] = []
+        self.greetings: list[dict[str, str]] = []
+        self.set_persona(persona, custom_persona, greet=False)
+
+    # -- persona ----------------------------------------------------------------------------------
+    @property
+    def llm_active(self) -> bool:
+        return bool(self.use_llm and self.llm is not None and self.llm.available)
+
+    @property
+    def responder_label(self) -> str:
+        if self.llm_active:
+            return f"LLM: {self.llm.model} @ {self.llm.base_url}"
+        return offline.OFFLINE_LABEL
+
+    def set_persona(self, persona: str, custom: str | None = None, greet: bool = True) -> str | None:
+        """Switch persona; returns a greeting in the new persona's voice (LLM if active, else offline)."""
+        if persona not in prompts.persona_keys():
+            raise ValueError(f"unknown persona {persona!r}; one of {prompts.persona_keys()}")
+        if persona == prompts.USER_DEFINED:
+            prompts.compile_custom_persona(custom or "")  # validates
+        self.persona, self.custom_persona = persona, (custom if persona == prompts.USER_DEFINED else None)
+        if not greet:
+            return None
+        text, source = None, "greeting-offline"
+        if self.llm_active:
+            try:
+                r = self.llm.stream([{"role": "system", "content": self.system_prompt()},
+                                     {"role": "user", "content": prompts.greeting_request(persona, custom)}])
+                text, source = r.text.strip() or None, "greeting-llm"
+            except LLMError as exc:
+                log.warning("greeting via LLM failed: %s", exc)
+        if not text:
+            text, source = prompts.offline_greeting(persona, custom), "greeting-offline"
+        self.history.append({"role": "assistant", "content": text})
+        self.greetings.append({"persona": persona, "text": text, "source": source,
+                               "after_turn": str(len(self.turns))})
+        return text
+
+    def system_prompt(self, safety_alert: bool = False) -> str:
+        return prompts.system_prompt(self.persona, self.custom_persona, safety_alert=safety_alert)
+
+    # -- the turn ---------------------------------------------------------------------------------
+    def turn(self, text: str | None = None, face: str | None = None, audio: str | None = None,
+             on_stage: Callable[[str, Any], None] | None = None,
+             on_token: Callable[[str], None] | None = None) -> Turn:
+        """One whole turn. Never raises for a missing or bad input: the turn completes with notes."""
+        stage = on_stage or (lambda name, data: None)
+        t_start = time.perf_counter()
+        timings: dict[str, float] = {}
+        notes: list[str] = []
+        typed = (text or "").strip()
+
+        # 1. speech-to-text
+        transcript: str | None = None
+        t0 = time.perf_counter()
+        if audio and self.transcribe is not None:
+            stage("transcribe", None)
+            try:
+                transcript = (self.transcribe(audio) or "").strip() or None
+                if transcript is None:
+                    notes.append("no speech recognised in the recording")
+            except Exception as exc:  # noqa: BLE001 - a turn always completes
+                notes.append(f"speech-to-text unavailable: {_brief(exc)}")
+        timings["transcribe_s"] = time.perf_counter() - t0
+        stage("transcript", transcript)
+        user_text = " ".join(x for x in (typed, transcript or "") if x).strip()
+
+        # 2. perception (per modality + fusion)
+        t0 = time.perf_counter()
+        stage("analyze", None)
+        if self.analyze is None:
+            perception = empty_perception("perception disabled")
+            notes.append("perception disabled")
+        else:
+            try:
+                raw = self.analyze(face=face, audio=audio, text=user_text or None)
+                perception = prompts.normalize_perception(raw)
+            except Exception as exc:  # noqa: BLE001
+                perception = empty_perception(f"perception failed: {_brief(exc)}")
+                notes.append(f"perception unavailable: {_brief(exc)}")
+        if transcript and not perception.get("transcript"):
+            perception["transcript"] = transcript
+        timings["analyze_s"] = time.perf_counter() - t0
+        stage("perception", perception)
+
+        # 3. safety, prompt, reply
+        check = safety.check(user_text)
+        if check.triggered:
+            stage("safety", check.matches)
+        user_msg = prompts.user_content(user_text, perception)
+        t0 = time.perf_counter()
+        reply_text, source, interrupted, llm_error = "", "offline", False, ""
+        if self.llm_active:
+            stage("llm", None)
+            try:
+                r = self.llm.chat(self.system_prompt(safety_alert=check.triggered), self.history, user_msg,
+                                  on_token=on_token)
+                reply_text, source, interrupted = r.text, "llm", r.interrupted
+                if r.interrupted:
+                    llm_error = r.error or "stream interrupted"
+                    notes.append("the LLM reply was cut off; the part that arrived is kept")
+            except LLMError as exc:
+                llm_error = str(exc)
+                notes.append(f"LLM unavailable this turn ({exc.kind}): offline responder used")
+                source = "offline-fallback"
+        if not reply_text.strip():
+            if check.triggered:
+                reply_text = safety.support_reply(check.language)
+            else:
+                reply_text = offline.respond(user_text, self.persona, perception, self.custom_persona,
+                                             turn=len(self.turns))
+            if source == "llm":
+                source = "offline-fallback"
+        if check.triggered:
+            reply_text = safety.ensure_resources(reply_text, check.language)
+        timings["reply_s"] = time.perf_counter() - t0
+        timings["total_s"] = time.perf_counter() - t_start
+        stage("reply", reply_text)
+
+        # 4. history: always one user and one assistant message per turn (consistent alternation)
+        self.history.append({"role": "user", "content": user_msg})
+        self.history.append({"role": "assistant", "content": reply_text})
+        t = Turn(index=len(self.turns), persona=self.persona, typed_text=typed, transcript=transcript,
+                 user_text=user_text, perception=perception, reply=reply_text, source=source,
+                 safety_triggered=check.triggered, safety_matches=check.matches, interrupted=interrupted,
+                 llm_error=llm_error, notes=notes, timings={k: round(v, 4) for k, v in timings.items()},
+                 inputs={"face": _name(face), "audio": _name(audio)})
+        self.turns.append(t)
+        return t
+
+    # -- transcripts ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"persona": self.persona, "custom_persona": self.custom_persona,
+                "responder": "llm" if self.llm_active else "offline",
+                "responder_label": self.responder_label,
+                "llm": self.llm.describe() if self.llm is not None else None,
+                "greetings": self.greetings, "turns": [t.to_dict() for t in self.turns]}
+
+    def transcript_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
+
+    def transcript_markdown(self) -> str:
+        lines = ["# Empathic chat transcript", "",
+                 f"- responder: {self.responder_label}", f"- persona at end: {self.persona}", ""]
+        for g in self.greetings:
+            if g["after_turn"] == "0":
+                lines += [f"**Assistant** ({g['persona']}, {g['source']}): {g['text']}", ""]
+        for t in self.turns:
+            p = t.perception
+            emo = f"{p['top']} {p['confidence']:.2f}" if p.get("top") and p.get("confidence") is not None else "unknown"
+            lines += [f"## Turn {t.index + 1} - persona `{t.persona}`", ""]
+            if t.transcript:
+                lines.append(f"*Speech-to-text:* {t.transcript}  ")
+            lines.append(f"**User** [{emo}]: {t.user_text or '(nothing said)'}  ")
+            lines.append(f"*Perception:* `{prompts.perception_payload(p)}`  ")
+            if t.notes:
+                lines.append(f"*Notes:* {'; '.join(t.notes)}  ")
+            flag = " - SAFETY RESPONSE" if t.safety_triggered else ""
+            lines += ["", f"**Assistant** ({t.source}{flag}):", "", t.reply, ""]
+            for g in self.greetings:
+                if g["after_turn"] == str(t.index + 1):
+                    lines += [f"**Assistant** (switched to {g['persona']}, {g['source']}): {g['text']}", ""]
+        return "\n".join(lines)
+
+    def export(self, folder: str | Path, stem: str = "transcript") -> dict[str, Path]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        md, js = folder / f"{stem}.md", folder / f"{stem}.json"
+        md.write_text(self.transcript_markdown(), encoding="utf-8")
+        js.write_text(self.transcript_json(), encoding="utf-8")
+        return {"markdown": md, "json": js}
+
+
+def _brief(exc: Exception) -> str:
+    msg = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {msg[:160]}" if msg else type(exc).__name__
+
+
+def _name(x: Any) -> str | None:
+    if x is None:
+        return None
+    return "<bytes>" if isinstance(x, (bytes, bytearray)) else str(x)
