@@ -1,0 +1,79 @@
+"""Smoke test: every chapter notebook runs through papermill with its ``smoke`` parameters, in order,
+into one temporary artifacts root, and the HTML report builds from the result.
+
+    .venv/bin/python -m pytest tests/test_notebooks_smoke.py -q          # about a minute per chapter at most
+    .venv/bin/python -m pytest -m "not smoke" -q                          # everything else
+
+The chapters run once (module fixture), in pipeline order, so later chapters find earlier ones'
+outputs (models, splits) exactly as under ``dvc repro``. A chapter that fails is reported with its
+error and the failing cell's traceback; the following chapters still run, so one failure shows up
+once, not seven times.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from emokit.pipeline import CHAPTERS, run_notebook
+
+pytestmark = pytest.mark.smoke
+
+# Per-chapter limit (seconds) for one smoke execution; the contract asks for < 60 s on 2 cores.
+SMOKE_LIMIT_S = int(os.environ.get("EMOKIT_SMOKE_LIMIT_S", "60"))
+# Hard papermill cell timeout, so a hung cell fails the test instead of the whole suite.
+CELL_TIMEOUT_S = int(os.environ.get("EMOKIT_SMOKE_CELL_TIMEOUT_S", "300"))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("smoke") / "artifacts"
+    root.mkdir()
+    results: dict[str, dict] = {}
+    for ch in CHAPTERS:
+        t0 = time.time()
+        try:
+            run_notebook(ch, profile="demo", smoke=True, artifacts=root, timeout=CELL_TIMEOUT_S)
+            results[ch] = {"ok": True, "seconds": time.time() - t0}
+        except BaseException as exc:  # noqa: BLE001 - recorded and asserted per chapter below
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            tb = "".join(traceback.format_exception_only(type(exc), exc))
+            results[ch] = {"ok": False, "seconds": time.time() - t0, "error": tb[-3000:]}
+    summary = root.parent / "smoke_summary.json"
+    summary.write_text(json.dumps(results, indent=2))
+    print("\nsmoke run:", ", ".join(f"{c} {'ok' if r['ok'] else 'FAILED'} {r['seconds']:.0f}s"
+                                   for c, r in results.items()))
+    return {"root": root, "results": results}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_smoke(smoke_run, chapter):
+    res = smoke_run["results"][chapter]
+    out = smoke_run["root"] / chapter
+    assert res["ok"], f"{chapter} failed in its smoke run ({res['seconds']:.0f} s):\n{res.get('error')}"
+    assert (out / f"{chapter}.ipynb").exists(), f"{chapter}: no executed notebook"
+    assert (out / "metrics.json").exists(), f"{chapter}: the notebook wrote no metrics.json"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics, f"{chapter}: metrics.json is empty"
+    run = json.loads((out / "run.json").read_text())
+    assert run["smoke"] is True and run["status"] == "ok"
+    assert res["seconds"] < SMOKE_LIMIT_S, (
+        f"{chapter}: smoke run took {res['seconds']:.0f} s (limit {SMOKE_LIMIT_S} s); shrink its smoke params")
+
+
+def test_report_builds_from_smoke_run(smoke_run):
+    from emokit.report import build_report, external_resources
+
+    index = build_report(smoke_run["root"], smoke_run["root"] / "report")
+    page = index.read_text(encoding="utf-8")
+    assert external_resources(page) == []
+    assert (smoke_run["root"] / "report" / "scorecard.csv").exists()
+    for ch, res in smoke_run["results"].items():
+        assert f'id="ch-{ch}"' in page
+        if res["ok"]:  # a chapter that ran is rendered, not "not run"
+            assert f"{ch} | not run" not in (smoke_run["root"] / "report" / "scorecard.md").read_text()

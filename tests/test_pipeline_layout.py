@@ -1,0 +1,173 @@
+"""The pipeline's shape: DVC stages = chapters, params files, clean notebooks, metrics and runner."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from emokit import config
+from emokit.config import ConfigError, active_profile, load_params
+from emokit.pipeline import CHAPTERS, read_metrics, run_notebook, save_figure, write_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())
+
+
+def test_dvc_stages_are_the_chapters_then_report():
+    assert list(DVC["stages"]) == [*CHAPTERS, "report"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_stage(chapter):
+    st = DVC["stages"][chapter]
+    assert st["cmd"] == f"python -m emokit.pipeline run {chapter}"
+    assert st["outs"] == [f"artifacts/{chapter}"]
+    assert f"notebooks/{chapter}.ipynb" in st["deps"]
+    for dep in st["deps"]:
+        if not dep.startswith("artifacts/"):
+            assert (REPO / dep).exists(), f"{chapter}: dependency {dep} does not exist"
+        else:  # depends only on earlier chapters
+            assert CHAPTERS.index(dep.split("/")[1]) < CHAPTERS.index(chapter)
+    files = {next(iter(p)) if isinstance(p, dict) else p for p in st["params"]}
+    assert f"params/{chapter}.yaml" in files and "params/profile.yaml" in files
+
+
+def test_report_stage_depends_on_every_chapter():
+    st = DVC["stages"]["report"]
+    assert st["cmd"].startswith("python -m emokit.report build")
+    assert st["outs"] == ["artifacts/report"]
+    assert {f"artifacts/{ch}" for ch in CHAPTERS} <= set(st["deps"])
+    assert "reference" in st["deps"] and "emokit/report" in st["deps"]
+
+
+def test_profile_keys_named_in_dvc_exist():
+    profile = yaml.safe_load((REPO / "params" / "profile.yaml").read_text())
+    assert profile["profile"] in config.PROFILES
+    for name, st in DVC["stages"].items():
+        for p in st.get("params", []):
+            if isinstance(p, dict) and "params/profile.yaml" in p:
+                for key in p["params/profile.yaml"]:
+                    assert key in profile, f"stage {name} names params/profile.yaml:{key}, which is absent"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_params_file_sections(chapter):
+    raw = yaml.safe_load((REPO / "params" / f"{chapter}.yaml").read_text()) or {}
+    assert set(raw) <= {"common", "demo", "full", "smoke"}, f"params/{chapter}.yaml: {sorted(raw)}"
+    for section, value in raw.items():
+        assert value is None or isinstance(value, dict), f"params/{chapter}.yaml:{section} is not a mapping"
+    for profile in config.PROFILES:
+        p = load_params(chapter, profile=profile)
+        assert p["profile"] == profile and p["smoke"] is False
+    assert load_params(chapter, profile="demo", smoke=True)["smoke"] is True
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_source_notebook_is_clean_and_parameterised(chapter):
+    nb = nbformat.read(str(REPO / "notebooks" / f"{chapter}.ipynb"), as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"notebooks/{chapter}.ipynb: code cells {dirty} have outputs; commit it cleared"
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"notebooks/{chapter}.ipynb: needs exactly one cell tagged 'parameters'"
+    src = tagged[0].source
+    for name in ("params", "out_dir", "artifacts_root"):
+        assert f"{name} =" in src, f"notebooks/{chapter}.ipynb: parameters cell does not define {name}"
+    later = "\n".join(c.source for c in nb.cells[nb.cells.index(tagged[0]) + 1:] if c.cell_type == "code")
+    assert f'load_params("{chapter}")' in later or f"load_params('{chapter}')" in later, \
+        f"notebooks/{chapter}.ipynb: should fall back to load_params({chapter!r}) after the parameters cell"
+
+
+def test_profile_switch(monkeypatch, tmp_path):
+    (tmp_path / "profile.yaml").write_text("profile: full\n")
+    (tmp_path / "x.yaml").write_text("common: {a: 1, n: {b: 2, c: 3}}\ndemo: {a: 5}\nfull: {n: {b: 20}}\n"
+                                     "smoke: {n: {c: 0}}\n")
+    monkeypatch.delenv("EMOKIT_PROFILE", raising=False)
+    assert active_profile(tmp_path) == "full"
+    p = load_params("x", params_dir=tmp_path)
+    assert (p["a"], p["n"], p["profile"]) == (1, {"b": 20, "c": 3}, "full")
+    p = load_params("x", profile="demo", smoke=True, params_dir=tmp_path)
+    assert (p["a"], p["n"]) == (5, {"b": 2, "c": 0})
+    monkeypatch.setenv("EMOKIT_PROFILE", "demo")
+    assert active_profile(tmp_path) == "demo"
+    monkeypatch.setenv("EMOKIT_PROFILE", "huge")
+    with pytest.raises(ConfigError, match="EMOKIT_PROFILE"):
+        active_profile(tmp_path)
+    (tmp_path / "bad.yaml").write_text("common: {}\nextra: {}\n")
+    with pytest.raises(ConfigError, match="unknown top-level sections"):
+        load_params("bad", profile="demo", params_dir=tmp_path)
+
+
+def test_data_root_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMOKIT_DATA_ROOT", str(tmp_path))
+    assert config.data_root() == tmp_path.resolve()
+    assert config.data_root(tmp_path / "..") == tmp_path.parent.resolve()
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path / "nowhere")
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "nowhere" / "params")
+    monkeypatch.setenv("EMOKIT_DATA_ROOT", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="EMOKIT_DATA_ROOT"):
+        config.data_root()
+
+
+def test_write_metrics_flat_merged_and_strict(tmp_path):
+    write_metrics(tmp_path, {"test": {"accuracy": 0.5, "recall": {"Sad": 0.25}}, "n": 3})
+    write_metrics(tmp_path, {"test.f1_macro": 0.4})
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m == {"n": 3, "test.accuracy": 0.5, "test.f1_macro": 0.4, "test.recall.Sad": 0.25}
+    with pytest.raises(ValueError, match="leave it out"):
+        write_metrics(tmp_path, {"x": math.nan})
+    with pytest.raises(TypeError, match="numbers, strings or booleans"):
+        write_metrics(tmp_path, {"x": [1, 2]})
+    assert read_metrics(tmp_path.name, tmp_path.parent)["n"] == 3
+
+
+def test_save_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.plot([0, 1])
+    path = save_figure(fig, tmp_path, "line")
+    plt.close(fig)
+    assert path == tmp_path / "figures" / "line.png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def _tiny_notebook(path: Path, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    p = nbformat.v4.new_code_cell('params = {}\nout_dir = "x"\nartifacts_root = "y"')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_run_notebook_injects_params_and_records_the_run(tmp_path):
+    src = _tiny_notebook(tmp_path / "t.ipynb", (
+        "import os\nfrom emokit.pipeline import write_metrics\n"
+        "assert params['k'] == 7 and os.environ['EMOKIT_ARTIFACTS'] == artifacts_root\n"
+        "write_metrics(out_dir, {'k': params['k'], 'profile': params['profile']})\n"
+        "1 / 0 if params.get('fail') else None"))
+    art = tmp_path / "art"
+    dst = run_notebook("tiny", artifacts=art, notebook=src, extra={"k": 7})
+    assert dst == art / "tiny" / "tiny.ipynb" and dst.exists()
+    assert json.loads((art / "tiny" / "metrics.json").read_text()) == {"k": 7, "profile": "demo"}
+    run = json.loads((art / "tiny" / "run.json").read_text())
+    assert run["status"] == "ok" and run["chapter"] == "tiny" and run["wall_time_s"] >= 0
+    with pytest.raises(Exception, match="ZeroDivisionError"):
+        run_notebook("tiny", artifacts=art, notebook=src, extra={"k": 7, "fail": True})
+    run = json.loads((art / "tiny" / "run.json").read_text())
+    assert run["status"] == "failed" and "ZeroDivision" in (run["error"] or "")
+
+
+def test_pipeline_cli_rejects_unknown_chapter():
+    proc = subprocess.run([sys.executable, "-m", "emokit.pipeline", "run", "99_x"],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode != 0 and "invalid choice" in proc.stderr
