@@ -16,7 +16,7 @@ _EN = [
     r"\bsuicid(?:e|al)\b(?!\s+squad)",
     r"\bkill(?:ing)?\s+my\s*self\b", r"\bkms\b",
     r"\bend(?:ing)?\s+(?:my|it)\s+(?:life|all)\b", r"\bend\s+it\s+all\b", r"\btake\s+my\s+(?:own\s+)?life\b",
-    r"\b(?:want|wanna|going|plan(?:ning)?|ready)\s+to\s+die\b", r"\bwish\s+i\s+(?:was|were)\s+dead\b",
+    r"\b(?:want|wanna|going|plan(?:ning)?|ready)\s+to\s+die\b(?!\s+(?:of|from|laughing|for)\b)", r"\bwish\s+i\s+(?:was|were)\s+dead\b",
     r"\bwish\s+i\s+(?:had\s+never\s+been\s+born|could\s+disappear\s+forever)\b",
     r"\b(?:hurt|harm|cut|cutting|burn)(?:ing)?\s+my\s*self\b", r"\bself[-\s]?harm",
     r"\bno\s+(?:reason|point)\s+(?:to|in)\s+(?:live|living|go(?:ing)?\s+on)\b",
@@ -25,7 +25,8 @@ _EN = [
     r"\bcan'?t\s+(?:go\s+on|do\s+this)\s+any\s*more\b", r"\bcan'?t\s+go\s+on\s+living\b",
     r"\bnot\s+(?:want\s+to\s+)?wake\s+up\s+(?:tomorrow|again|ever)\b", r"\bgo\s+to\s+sleep\s+and\s+never\s+wake\s+up\b",
     r"\b(?:overdose|od)\s+on\b", r"\bjump\s+(?:off|from)\s+(?:a|the)\s+(?:bridge|roof|building)\b",
-    r"\b(?:say(?:ing)?|written?|wrote)\s+(?:my\s+)?goodbye(?:s)?\s+(?:to\s+everyone|letter|note)\b",
+    r"\bsay(?:ing)?\s+(?:my\s+)?goodbyes?\s+to\s+everyone\b",
+    r"\b(?:write|writing|written|wrote)\s+(?:a\s+|my\s+)?(?:goodbye|farewell)\s+(?:letter|note)\b",
     r"\bsuicide\s+note\b", r"\bgiving\s+away\s+(?:all\s+)?my\s+(?:things|stuff|belongings)\b",
     r"\bnobody\s+would\s+(?:miss|notice)\s+(?:me|if\s+i\s+(?:was|were)\s+gone)\b",
 ]
