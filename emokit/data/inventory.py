@@ -169,3 +169,36 @@ def cap_for_total(counts: Mapping[str, int], total: int) -> int | None:
         else:
             hi = mid - 1
     return None
+
+
+def _key(name: str) -> str:
+    """A metric-key-safe version of a raw label (``<multi-label>`` -> ``multi_label``)."""
+    import re
+
+    return re.sub(r"[^0-9A-Za-z_]+", "_", str(name)).strip("_") or "blank"
+
+
+def inventory_metrics(statuses: Sequence[CorpusStatus]) -> dict[str, Any]:
+    """Flat metrics of an inventory: ``<dataset>.<label>``, ``.total``, ``.groups``, ``.dropped.<raw>``,
+    ``.unknown.<raw>``, ``.split.<name>``, and ``datasets.available`` / ``datasets.missing``."""
+    m: dict[str, Any] = {}
+    for c in statuses:
+        if c.status != "ok":
+            continue
+        d = c.to_dict()
+        labels = Counter(r.label for r in c.records)
+        for k in LABELS7:
+            m[f"{c.name}.{k}"] = int(labels.get(k, 0))
+        m[f"{c.name}.total"] = len(c.records)
+        m[f"{c.name}.groups"] = d["groups"]
+        for raw, v in d["dropped"].items():
+            m[f"{c.name}.dropped.{_key(raw)}"] = int(v)
+        for raw, v in d["unknown"].items():
+            m[f"{c.name}.unknown.{_key(raw)}"] = int(v)
+        for split, v in d["splits"].items():
+            m[f"{c.name}.split.{_key(split)}"] = int(v)
+    m["datasets.available"] = sum(c.status == "ok" for c in statuses)
+    m["datasets.missing"] = sum(c.status == "missing" for c in statuses)
+    m["datasets.unlabelled"] = sum(c.status == "unlabelled" for c in statuses)
+    m["datasets.error"] = sum(c.status == "error" for c in statuses)
+    return m
