@@ -171,3 +171,9 @@ def test_pipeline_cli_rejects_unknown_chapter():
     proc = subprocess.run([sys.executable, "-m", "emokit.pipeline", "run", "99_x"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode != 0 and "invalid choice" in proc.stderr
+
+
+def test_python_caches_are_not_stage_inputs():
+    """emokit/<pkg> folders are stage deps: __pycache__ in them would make every stage look changed."""
+    ignored = (REPO / ".dvcignore").read_text().split()
+    assert "__pycache__/" in ignored and "*.pyc" in ignored

@@ -1,0 +1,100 @@
+"""Run every benchmark script in benchmarks/ (each writes benchmarks/results/<name>.json itself).
+
+    python -m benchmarks.run_all            # all of them (what `make bench` runs)
+    python -m benchmarks.run_all text audio # only scripts whose name contains one of these words
+    python -m benchmarks.run_all --list
+
+Each script runs in its own process (niced, with a timeout), one after another, so timings do not
+disturb each other. A summary with the machine's description goes to benchmarks/results/run_all.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SKIP = {"run_all.py", "__init__.py"}
+
+
+def machine_info() -> dict:
+    """nproc, CPU model, memory, Python and torch versions: what every benchmark result records."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    return {"nproc": os.cpu_count(), "cpu_model": cpu, "mem_gb": mem_gb, "python": platform.python_version(),
+            "platform": platform.platform(), "torch": torch_version,
+            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+
+
+def scripts(words: list[str] | None = None) -> list[Path]:
+    found = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_"))
+    if words:
+        found = [p for p in found if any(w in p.stem for w in words)]
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__.splitlines()[0])
+    ap.add_argument("only", nargs="*", help="run only scripts whose name contains one of these words")
+    ap.add_argument("--list", action="store_true", help="list the scripts and exit")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per script (default 1800)")
+    ap.add_argument("--nice", type=int, default=10, help="niceness of each script (default 10)")
+    args = ap.parse_args(argv)
+    todo = scripts(args.only)
+    if args.list or not todo:
+        print("\n".join(str(p.relative_to(REPO)) for p in todo) or "no benchmark scripts in benchmarks/")
+        return 0
+    results = []
+    for path in todo:
+        print(f"==> {path.relative_to(REPO)}", flush=True)
+        t0 = time.time()
+        cmd = [sys.executable, str(path)]
+        if args.nice and hasattr(os, "nice"):
+            cmd = ["nice", "-n", str(args.nice), *cmd]
+        try:
+            proc = subprocess.run(cmd, cwd=REPO, timeout=args.timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        out = HERE / "results" / f"{path.stem}.json"
+        results.append({"script": str(path.relative_to(REPO)), "returncode": rc,
+                        "wall_s": round(time.time() - t0, 1),
+                        "result_file": str(out.relative_to(REPO)) if out.exists() else None})
+        print(f"<== {path.name}: rc={rc} in {results[-1]['wall_s']} s", flush=True)
+    summary = {"machine": machine_info(), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "scripts": results}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "run_all.json").write_text(json.dumps(summary, indent=2))
+    failed = [r["script"] for r in results if r["returncode"] != 0]
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
