@@ -181,6 +181,7 @@ def test_make_offline_strips_network_loads():
             '<style>@import url("https://fonts.example/f.css");</style><img src="//h/i.png"><a href="https://ok">l</a>')
     clean = make_offline(frag)
     assert external_resources(clean) == []
+    assert "remote content not embedded: //h/i.png" in clean and "<script" not in clean
     assert '<a href="https://ok">' in clean  # ordinary links stay
 
 

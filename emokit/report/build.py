@@ -87,6 +87,7 @@ _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", flags=re.S | re.I)
 _EXT_LINK = re.compile(r"<link\b[^>]*href=[\"']?(?:https?:)?//[^>]*>", flags=re.I)
 _EXT_IMPORT = re.compile(r"@import\s+url\(\s*[\"']?(?:https?:)?//[^)]*\)\s*;?", flags=re.I)
 _EXT_SRC = re.compile(r"""\s(src)=(["'])(?:https?:)?//[^"']*\2""", flags=re.I)
+_EXT_VOID = re.compile(r"""<(?:img|source|embed)\b[^>]*\ssrc=(["'])((?:https?:)?//[^"']*)\1[^>]*>""", flags=re.I)
 
 
 def make_offline(fragment: str) -> str:
@@ -94,6 +95,8 @@ def make_offline(fragment: str) -> str:
     out = _SCRIPT.sub("", fragment)
     out = _EXT_LINK.sub("", out)
     out = _EXT_IMPORT.sub("", out)
+    out = _EXT_VOID.sub(lambda m: f'<span class="removed">[remote content not embedded: {html.escape(m.group(2))}]</span>',
+                        out)
     out = _EXT_SRC.sub(r' data-removed-\1=""', out)
     return out
 
