@@ -1,0 +1,113 @@
+"""The widgets app without a browser: hold-to-talk states, frame path with the face box, bubbles with
+emotion tags and theme colour, persona switching, transcript export; and the notebook demo helpers."""
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+
+from emokit.chat import app as chat_app
+from emokit.chat import demo
+from emokit.chat.session import ChatSession
+from emokit.labels import LABELS7
+from emokit.types import Prediction
+
+from test_chat_session import fake_analyze
+
+
+def _live(rgb):
+    return Prediction.from_probs("<camera>", [0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.7], box=[8, 6, 20, 20])
+
+
+def _jpeg(h=48, w=64):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((h, w, 3), 128, np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def app(tmp_path):
+    s = ChatSession(analyze=fake_analyze, transcribe=lambda a: "I got the job", use_llm=False)
+    return chat_app.ChatApp(session=s, live=_live, fps=5, media=True, workdir=tmp_path)
+
+
+def test_layout_and_offline_label(app):
+    assert len(app.root.children) == 3 and "Offline responder" in app.responder.value
+    assert "Hey hey" in app.chat.value  # greeting of the default persona
+    assert app.hold.fps == 5 and app.state == "IDLE" and 'data-state="IDLE"' in app.state_html.value
+
+
+def test_frame_tick_and_face_box(app):
+    app.hold.tick += 1
+    assert app.frame_rec.recording is True       # a snapshot was requested
+    app.frame_rec.recording = False
+    app.frame_rec.image.value = _jpeg()          # what the browser sends back
+    assert app.last_live["label"] == "Neutral" and app.last_live["box"] == [8, 6, 20, 20]
+    assert app.live_img.value[:2] == b"\xff\xd8" and "data-label='Neutral'" in app.live_info.value
+
+
+def test_hold_to_talk_states_and_turn(app, tmp_path):
+    app.frame_rec.image.value = _jpeg()
+    seen = []
+    app.state_html.observe(lambda ch: seen.append(ch["new"].split('data-state="')[1].split('"')[0]), names="value")
+    app.hold.pressed = True
+    assert app.state == "RECORDING" and app.audio_rec.recording is True
+    app.hold.pressed = False
+    assert app.state == "PROCESSING" and app.audio_rec.recording is False
+    app.audio_rec.audio.value = b"\x1aE\xdf\xa3fake-webm"   # the recording arrives after release
+    for _ in range(100):
+        if app.state == "IDLE" and app.session.turns:
+            break
+        time.sleep(0.05)
+    t = app.session.turns[-1]
+    assert t.transcript == "I got the job" and t.inputs["audio"].endswith(".webm") and t.inputs["face"].endswith(".png")
+    assert seen[0] == "RECORDING" and "PROCESSING" in seen and seen[-1] == "IDLE"
+    assert t.emotion == "Happy" and 'data-emotion="Happy"' in app.chat.value
+    assert chat_app.EMOTION_COLOURS["Happy"] in app.chat.value and "Happy 55%" in app.chat.value
+    assert 'data-modality="face"' in app.scores.value and "speech-to-text" in app.steps.value
+
+
+def test_typed_turn_persona_switch_and_export(app):
+    t = app.submit(text="I am furious about the delay")
+    assert app.state == "IDLE" and chat_app.md_to_html(t.reply) in app.chat.value
+    app.persona.value = "mock_interview"
+    assert "have a seat" in app.chat.value and app.session.persona == "mock_interview"
+    app.custom.value = "a calm old sea captain"
+    app.apply_custom.click()
+    assert app.session.persona == "user_defined" and "sea captain" in app.chat.value
+    paths = app._export()
+    assert paths["markdown"].read_text().count("## Turn") == 1
+
+
+def test_render_helpers():
+    html = chat_app.render_chat([{"role": "user", "text": "<b>hi</b>", "emotion": "Sad", "confidence": 0.5},
+                                 {"role": "assistant", "text": "**bold** https://findahelpline.com", "source": "offline", "safety": True}],
+                                "Sad", pending="typ")
+    assert "&lt;b&gt;hi" in html and "<b>bold</b>" in html and 'href="https://findahelpline.com"' in html
+    assert "2px solid #c62828" in html and "emokit-pending" in html and "Sad 50%" in html
+    assert chat_app.render_scores({"modalities": {}, "fused": dict(zip(LABELS7, [1 / 7] * 7))}).count("data-modality") == 4
+
+
+def test_run_script_and_safety_metrics(tmp_path):
+    s = ChatSession(analyze=fake_analyze, transcribe=lambda a: "hello there", use_llm=False)
+    rows = demo.run_script(s, [{"persona": "daily_chat", "text": "hi", "face": 0}, {"text": "", "audio": 0},
+                               {"persona": "user_defined", "custom": "a robot", "text": "I want to die"}],
+                           faces=["f.png"], audio=["a.wav"])
+    assert [r["source"] for r in rows] == ["offline"] * 3 and rows[2]["safety"] and rows[1]["transcript"] == "hello there"
+    assert all(r["ends_with_question"] for r in rows) and s.persona == "user_defined"
+    _, m = demo.safety_table()
+    assert m["safety.pass_rate"] == 1.0 and m["safety.persona_resources_rate"] == 1.0 and m["safety.cases"] > 50
+
+
+def test_pick_inputs_prefers_held_out(tmp_path):
+    face = tmp_path / "f.jpg"
+    face.write_bytes(_jpeg())
+    (tmp_path / "01_vision").mkdir()
+    (tmp_path / "01_vision" / "splits.csv").write_text(
+        f"input,label,source,group,split\n{face},Happy,fer2013,g1,test\n/nonexistent.jpg,Sad,fer2013,g2,test\n{face},Sad,fer2013,g3,train\n")
+    out = demo.pick_inputs(tmp_path, n_faces=2, n_audio=0)
+    assert out["faces"] == [str(face)] and out["held_out"]["faces"] is True
