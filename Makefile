@@ -17,7 +17,7 @@ report: env
 
 ## Run the test suite (what CI runs).
 test: env
-	python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	python -m pytest -q -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
 
 ## Run the recorded benchmarks (results go to benchmarks/results/).
 bench: env

@@ -23,6 +23,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x .venv/bin/python ]
 fi
 "$PY" -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ needed"' \
   || { echo "error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -c 'import ensurepip, venv' 2>/dev/null \
+  || { echo "error: $PY cannot create a venv (Debian/Ubuntu: apt-get install python3.11-venv)" >&2; exit 1; }
 echo "==> creating .venv with $($PY --version) (a few minutes on first run)" >&2
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade 'pip>=24' 'setuptools<81' wheel

@@ -30,7 +30,8 @@ CELL_TIMEOUT_S = int(os.environ.get("EMOKIT_SMOKE_CELL_TIMEOUT_S", "300"))
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> dict:
+def smoke_run(tmp_path_factory, shared_data) -> dict:
+    """Runs all chapters once; skipped (with the reason) when ../shared/data is absent."""
     root = tmp_path_factory.mktemp("smoke") / "artifacts"
     root.mkdir()
     results: dict[str, dict] = {}
