@@ -199,3 +199,35 @@ def test_offline_reflection():
     assert offline.reflect("I miss my old friends") == "you miss your old friends"
     assert offline.reflect("are you a bot?") is None and offline.reflect("我很难过") is None
     assert offline.is_short("ok") and offline.is_short("嗯") and not offline.is_short("I had a long day at work")
+
+
+def test_normalize_real_fusion_result_shape():
+    """The shape of emokit.fusion.perception.AnalysisResult.to_dict()."""
+    from emokit.types import Prediction
+
+    d = {"status": "ok", "label": "Sad", "confidence": 0.5,
+         "probabilities": dict(zip(LABELS7, onehot("Sad", 0.5))),
+         "modalities": {"vision": Prediction.failed("f.png", "no_face", "no face found").to_dict(),
+                        "text": Prediction.from_probs("t", onehot("Sad", 0.6)).to_dict()},
+         "missing": {"vision": "no_face: no face found", "audio": "no recording given"},
+         "transcript": None, "latency_ms": {"total": 12.0}}
+    p = prompts.normalize_perception(d)
+    assert p["top"] == "Sad" and p["missing"] == ["face", "audio"]
+    assert p["modalities"]["face"]["status"] == "no_face" and p["modalities"]["audio"]["detail"] == "no recording given"
+    assert p["modalities"]["text"]["label"] == "Sad" and abs(p["modalities"]["text"]["confidence"] - 0.6) < 1e-6
+    assert "face=absent(no_face)" in prompts.perception_payload(p)
+
+
+def test_perception_degrades_when_one_modality_model_is_missing():
+    calls = []
+
+    def analyze(face=None, audio=None, text=None):
+        calls.append((face, audio, text))
+        if audio is not None:
+            raise FileNotFoundError("no audio model at artifacts/03_audio/models/best")
+        return fake_analyze(face=face, text=text)
+    s = ChatSession(analyze=analyze, transcribe=lambda a: "hello", use_llm=False)
+    t = s.turn(text="hi", face="f.png", audio="a.wav")
+    assert calls == [("f.png", "a.wav", "hi hello"), ("f.png", None, "hi hello")]
+    assert t.emotion == "Happy" and "audio" in t.perception["missing"]
+    assert t.perception["modalities"]["audio"]["status"] == "error" and "no audio model" in t.notes[0]

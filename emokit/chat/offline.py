@@ -77,9 +77,11 @@ def _pick(options: list[str], seed: str) -> str:
     return options[h % len(options)]
 
 
-_SWAP = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "am": "are",
-         "i'm": "you're", "i've": "you've", "i'll": "you'll", "i'd": "you'd", "was": "were",
-         "you": "I", "your": "my", "yours": "mine", "yourself": "myself", "are": "am", "you're": "I'm"}
+_SWAP = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
+         "i'm": "you're", "i've": "you've", "i'll": "you'll", "i'd": "you'd",
+         "you": "I", "your": "my", "yours": "mine", "yourself": "myself", "you're": "I'm"}
+_PAIRS = [(r"\bI am\b", "you are"), (r"\bI was\b", "you were"), (r"\byou are\b", "I am"),
+          (r"\byou were\b", "I was")]
 _REFLECT = {
     "daily_chat": "Wait, {r}?", "counselling_rogerian": "It sounds like {r}.",
     "mock_interview": "So {r}.", "debate_opponent": "So you claim {r}.", USER_DEFINED: "So {r}!",
@@ -93,12 +95,17 @@ def reflect(text: str, max_words: int = 14) -> str | None:
     words = t.split()
     if not words or len(words) > max_words or t.endswith("?") or any("\u4e00" <= c <= "\u9fff" for c in t):
         return None
+    import re
+
+    for pat, rep in _PAIRS:
+        t = re.sub(pat, rep.replace("you", "\x00").replace("I", "\x01"), t, flags=re.IGNORECASE)
+    words = t.split()
     out = []
     for w in words:
         core = w.lower().strip(",;:")
         rep = _SWAP.get(core)
         out.append(rep + w[len(w.rstrip(",;:")):] if rep else w)
-    r = " ".join(out)
+    r = " ".join(out).replace("\x00", "you").replace("\x01", "I")
     return r[0].lower() + r[1:] if r[:2] != "I " else r
 
 

@@ -226,11 +226,21 @@ def normalize_perception(result: Any) -> dict[str, Any]:
     if fused and (top is None or conf is None):
         t, c = _top(fused)
         top, conf = top or t, conf if conf is not None else c
-    missing = d.get("missing") or d.get("missing_modalities")
-    if missing is None:
+    missing = d.get("missing") if d.get("missing") is not None else d.get("missing_modalities")
+    if isinstance(missing, Mapping):  # fusion's {modality: reason}; its face modality is "vision"
+        reasons = {("face" if k == "vision" else k): str(v) for k, v in missing.items()}
+        for name, why in reasons.items():
+            if name in modalities and modalities[name]["status"] in ("missing", "ok") and not modalities[name]["probabilities"]:
+                modalities[name]["detail"] = why
+            elif name in modalities and not modalities[name].get("detail"):
+                modalities[name]["detail"] = why
+        missing = list(reasons)
+    elif missing is None:
         missing = [m for m, v in modalities.items() if v["status"] != "ok"]
+    else:
+        missing = ["face" if m == "vision" else m for m in missing]
     return {"top": top, "confidence": None if conf is None else float(conf), "fused": fused,
-            "modalities": modalities, "missing": list(missing), "transcript": transcript, "box": box,
+            "modalities": modalities, "missing": [m for m in MODALITIES if m in missing], "transcript": transcript, "box": box,
             "status": d.get("status", "ok"), "detail": d.get("detail", "")}
 
 

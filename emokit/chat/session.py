@@ -170,12 +170,7 @@ class ChatSession:
             perception = empty_perception("perception disabled")
             notes.append("perception disabled")
         else:
-            try:
-                raw = self.analyze(face=face, audio=audio, text=user_text or None)
-                perception = prompts.normalize_perception(raw)
-            except Exception as exc:  # noqa: BLE001
-                perception = empty_perception(f"perception failed: {_brief(exc)}")
-                notes.append(f"perception unavailable: {_brief(exc)}")
+            perception = self._perceive(face, audio, user_text or None, notes)
         if transcript and not perception.get("transcript"):
             perception["transcript"] = transcript
         timings["analyze_s"] = time.perf_counter() - t0
@@ -225,6 +220,39 @@ class ChatSession:
                  inputs={"face": _name(face), "audio": _name(audio)})
         self.turns.append(t)
         return t
+
+    def _perceive(self, face, audio, text, notes: list[str]) -> dict[str, Any]:
+        """``analyze`` on everything given; when it fails (e.g. one modality's model is not trained
+        yet), retry without the failing inputs (audio first, then face) so the other modalities
+        still count, and note why."""
+        import itertools
+
+        given = {"face": face, "audio": audio, "text": text}
+        names = [n for n in ("text", "face", "audio") if given[n]]   # kept longest: text, then face
+        attempts = []
+        for k in range(len(names), 0, -1):
+            for keep in itertools.combinations(names, k):
+                attempts.append(tuple(given[n] if n in keep else None for n in ("face", "audio", "text")))
+        attempts = attempts or [(None, None, None)]
+        errors = []
+        for f, a, t in attempts:
+            try:
+                perception = prompts.normalize_perception(self.analyze(face=f, audio=a, text=t))
+            except Exception as exc:  # noqa: BLE001 - a turn always completes
+                errors.append(_brief(exc))
+                continue
+            if errors:
+                dropped = [n for n, g, used in (("face", face, f), ("audio", audio, a), ("text", text, t))
+                           if g is not None and used is None]
+                notes.append(f"perception without {', '.join(dropped)}: {errors[0]}")
+                for n in dropped:
+                    perception["modalities"][n].update(status="error", detail=" | ".join(dict.fromkeys(errors)))
+                    if n not in perception["missing"]:
+                        perception["missing"].append(n)
+            return perception
+        why = " | ".join(dict.fromkeys(errors))
+        notes.append(f"perception unavailable: {why}")
+        return empty_perception(f"perception failed: {why}")
 
     # -- transcripts ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
