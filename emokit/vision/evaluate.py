@@ -25,10 +25,11 @@ def metrics(y_true: Sequence[str], probs: np.ndarray) -> dict[str, Any]:
     y_pred = [LABELS7[i] for i in np.asarray(probs).argmax(axis=1)]
     y_true = list(y_true)
     rec = recall_score(y_true, y_pred, labels=list(LABELS7), average=None, zero_division=0)
+    present = [c for c in LABELS7 if c in set(y_true) | set(y_pred)]  # macro over classes that occur
     out: dict[str, Any] = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=list(LABELS7), average="macro", zero_division=0)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=list(LABELS7), average="weighted", zero_division=0)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
         "recall": {c: float(r) for c, r in zip(LABELS7, rec)},
         "neutral_pred_share": float(np.mean([p == "Neutral" for p in y_pred])),
         "neutral_true_share": float(np.mean([t == "Neutral" for t in y_true])),

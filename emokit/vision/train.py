@@ -84,7 +84,7 @@ def train_resnet(faces: Sequence[np.ndarray], labels: Sequence[str], *, arch: di
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y[idx]).sum())
             total += len(idx)
         rec = {"epoch": ep + 1, "train_loss": loss_sum / total, "train_acc": correct / total,
