@@ -30,9 +30,12 @@ def test_draw_triples_label_matched_without_reuse_and_grouped_splits():
     assert len(df) == 6 * 12                               # 6 voices x 2 pairs per label
     assert df["vision"].is_unique and df["text"].is_unique  # faces and sentences never reused
     assert df["audio"].value_counts().max() == 2
-    # a speaker never straddles splits; every split has rows
-    assert (df.groupby("audio_group")["split"].nunique() == 1).all()
+    # a recording never straddles splits (default), a speaker neither with group_by="speaker"
+    assert (df.groupby("audio")["split"].nunique() == 1).all()
     assert set(df["split"]) == {"train", "val", "test"}
+    by_spk = trimodal.draw_triples(vision, audio, text, seed=1, pairs_per_voice=2, group_by="speaker")
+    assert (by_spk.groupby("audio_group")["split"].nunique() == 1).all()
+    assert set(by_spk["split"]) == {"train", "val", "test"}
     again = trimodal.draw_triples(vision, audio, text, seed=1, pairs_per_voice=2)
     assert again.equals(df)                                # fixed seed: same set
     capped = trimodal.draw_triples(vision, audio, text, seed=1, pairs_per_voice=2, max_per_class=5)

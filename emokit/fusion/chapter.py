@@ -81,7 +81,8 @@ def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str |
     info["pool.text.heldout"] = len(pools["text"])
     df = trimodal.draw_triples(pools["vision"], pools["audio"], pools["text"], seed=int(params["seed"]),
                                pairs_per_voice=int(params["pairs_per_voice"]),
-                               max_per_class=params.get("max_per_class"), fractions=params["split_fractions"])
+                               max_per_class=params.get("max_per_class"), fractions=params["split_fractions"],
+                               group_by=params.get("split_group", "recording"))
     info["n"] = len(df)
     info["per_label"] = {k: int(v) for k, v in df["label"].value_counts().reindex(LABELS7).fillna(0).items()}
     info["per_split"] = {k: int(v) for k, v in df["split"].value_counts().items()}

@@ -311,7 +311,7 @@ class TrainResult:
 DEFAULT_CONFIG = {
     "d_model": 256, "heads": 4, "dropout": 0.3, "weight_decay": 1e-5, "lr": 1e-3, "epochs": 30,
     "batch_size": 32, "aux_weight": 0.3, "class_weights": "balanced", "seed": 42, "patience": 8,
-    "select_on": "f1_weighted", "fixed_gate": None, "threads": 2,
+    "select_on": "f1_weighted", "fixed_gate": None, "threads": 1,
 }
 
 

@@ -104,14 +104,17 @@ def _assign_groups(groups: Sequence[str], labels: Sequence[str], fractions: Mapp
 
 def draw_triples(vision, audio, text, seed: int = 42, pairs_per_voice: int = 1,
                  max_per_class: int | None = None, fractions: Mapping[str, float] | None = None,
-                 labels: Sequence[str] = LABELS7):
+                 labels: Sequence[str] = LABELS7, group_by: str = "recording"):
     """Label-matched triples (a DataFrame) from three pools (DataFrames with input, label, group).
 
     Per label: every voice of that label is used ``pairs_per_voice`` times (each time with a
     different face and sentence); faces and sentences are drawn without replacement, so a label
     has ``min(voices * pairs_per_voice, faces, sentences)`` rows (capped by ``max_per_class``).
-    Rows are assigned to ``fractions`` splits (default train/val/test 0.5/0.25/0.25) by voice:
-    all rows of one voice recording, and of one speaker, land in the same split.
+    Rows are assigned to ``fractions`` splits (default train/val/test 0.5/0.25/0.25), per label,
+    by ``group_by``: ``recording`` (all rows of one voice recording land in one split; a speaker
+    may appear in several: every voice is held out from the audio model either way) or ``speaker``
+    (the audio pool's group: stricter, but a held-out pool of a few speakers then gives very uneven
+    splits).
     """
     import pandas as pd
 
@@ -141,9 +144,11 @@ def draw_triples(vision, audio, text, seed: int = 42, pairs_per_voice: int = 1,
     if not rows:
         raise ValueError("no label has a face, a voice and a sentence: cannot build label-matched triples")
     df = pd.DataFrame(rows)
-    # a speaker's voice stays in one split (groups are speakers/actors in the audio splits.csv)
-    where = _assign_groups(df["audio_group"].tolist(), df["label"].tolist(), fractions, rng)
-    df["split"] = df["audio_group"].map(where)
+    if group_by not in ("recording", "speaker"):
+        raise ValueError(f"group_by must be recording or speaker, got {group_by!r}")
+    key = "audio" if group_by == "recording" else "audio_group"
+    where = _assign_groups(df[key].tolist(), df["label"].tolist(), fractions, rng)
+    df["split"] = df[key].map(where)
     df.insert(0, "id", [f"triple-{i:04d}" for i in range(len(df))])
     return df
 
