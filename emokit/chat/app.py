@@ -329,6 +329,8 @@ class ChatApp:
         except Exception as exc:  # noqa: BLE001 - the live view must keep going
             self.live_info.value = f"<span style='color:#c62828;font-size:11px'>camera frame failed: {html.escape(str(exc))}</span>"
         finally:
+            # identical frames (a still scene, a fake camera) would not fire the next change event
+            self.frame_rec.image.value = b""
             self._frame_busy = False
 
     def process_frame(self, rgb) -> dict[str, Any]:
