@@ -65,6 +65,13 @@ def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str |
                                        params["audio"].get("sources")),
         "text": trimodal.meld_text_pool(root, params["text"]["split"]),
     }
+    cap = params.get("pool_max_per_label")
+    if cap:  # smoke runs: predict only a few held-out inputs per label
+        rng = np.random.default_rng(int(params["seed"]))
+        for m, p in pools.items():
+            keep = [i for lab in LABELS7 for i in
+                    rng.permutation(np.flatnonzero(p["label"].to_numpy() == lab))[:int(cap)]]
+            pools[m] = p.iloc[sorted(keep)].reset_index(drop=True)
     for m in ("vision", "audio"):
         predict, _ = _modality(m)
         out = trimodal.cached_predictions(m, pools[m]["input"].tolist(), predict, cache_dir,
