@@ -63,7 +63,7 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
             execution_timeout=timeout,
         )
     except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        status, error = "failed", _describe_error(exc)
         raise
     finally:
         if env_before is None:
@@ -77,6 +77,15 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
              "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
             indent=2))
     return dst
+
+
+def _describe_error(exc: BaseException) -> str:
+    """One line: the notebook's own exception (papermill) or the first line of the message."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"[:2000]
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().strip("-")]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:2000]
 
 
 def _data_root_or_none(params: Mapping[str, Any]) -> str | None:
