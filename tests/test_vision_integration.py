@@ -131,3 +131,21 @@ def test_cli_predict_face_json(detectable, tmp_path, capsys):
     assert lines[1]["status"] == "error" and "nope.jpg" in lines[1]["detail"]
     rc = main(["predict", "face", str(tmp_path / "nope.jpg"), "--json", "--backend", "B"])
     assert rc == 1  # nothing at all could be read
+
+
+def test_train_api_saves_a_loadable_default(fer, tmp_artifacts):
+    """vision.train -> models/<name>/ with a model card -> best.json -> the CLI default uses it."""
+    from emokit import vision
+    from emokit.vision.train import write_best
+
+    recs = fer[0][::3]
+    models = tmp_artifacts / "01_vision" / "models"
+    bk, info = vision.train(recs, backend="landmarks", out_dir=models / "landmarks", C=1.0)
+    card = json.loads((models / "landmarks" / "model_card.json").read_text())
+    assert card["backend"] == "landmarks" and card["info"]["n_train"] == len(recs)
+    write_best(models, "landmarks", "test")
+    assert vision.default_backend()[0] == str(models / "landmarks")
+    p = vision.predict([recs[0].input])[0]
+    assert p.ok and p.extra["backend"] == "landmarks"
+    with pytest.raises(ValueError, match="pretrained"):
+        vision.train(recs, backend="mini_xception")
