@@ -56,7 +56,9 @@ def smoke_run(tmp_path_factory, shared_data) -> dict:
 def test_chapter_smoke(smoke_run, chapter):
     res = smoke_run["results"][chapter]
     out = smoke_run["root"] / chapter
-    assert res["ok"], f"{chapter} failed in its smoke run ({res['seconds']:.0f} s):\n{res.get('error')}"
+    earlier = [c for c in CHAPTERS[:CHAPTERS.index(chapter)] if not smoke_run["results"][c]["ok"]]
+    hint = f" (earlier chapters failed too: {', '.join(earlier)}; it may need their outputs)" if earlier else ""
+    assert res["ok"], f"{chapter} failed in its smoke run ({res['seconds']:.0f} s){hint}:\n{res.get('error')}"
     assert (out / f"{chapter}.ipynb").exists(), f"{chapter}: no executed notebook"
     assert (out / "metrics.json").exists(), f"{chapter}: the notebook wrote no metrics.json"
     metrics = json.loads((out / "metrics.json").read_text())
