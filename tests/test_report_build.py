@@ -70,9 +70,14 @@ def fake_run(tmp_path: Path) -> dict[str, Path]:
          "metric": "test.f1_weighted", "note": "needs fusion"},
         {"id": "data.wrongref", "what": "row copies a wrong number", "reference": 0.9,
          "reference_key": "text.runs[0].accuracy", "chapter": "00_datasets", "metric": "test.accuracy"},
+        {"id": "data.strref", "what": "number replaced by words", "reference": "about 0.87",
+         "reference_key": "text.runs[0].f1_weighted", "chapter": "00_datasets", "metric": "test.accuracy"},
+        {"id": "data.badkey", "what": "key that does not exist", "reference": 1,
+         "reference_key": "text.runs[7].accuracy", "chapter": "00_datasets", "metric": "test.accuracy"},
     ]}))
     (sc / "01_vision.yaml").write_text(yaml.safe_dump({"rows": [
-        {"id": "vision.claim", "what": "DeepFace chosen", "reference": "deepface", "reference_key": "vision.chosen",
+        {"id": "vision.claim", "what": "DeepFace chosen", "reference": "DeepFace, the most stable",
+         "reference_key": "vision.chosen",
          "chapter": "01_vision", "metric": "chosen.backend", "note": "qualitative"}]}))
     (sc / "04_late_fusion.yaml").write_text(yaml.safe_dump({"rows": [
         {"id": "fusion.f1", "what": "Late fusion weighted F1", "reference": 0.4678,
@@ -107,8 +112,10 @@ def test_report_with_code(fake_run):
 def test_scorecard_files(fake_run):
     build_report(fake_run["artifacts"], fake_run["out"], scorecard_dir=fake_run["scorecard"])
     rows = {r["id"]: r for r in csv.DictReader(open(fake_run["out"] / "scorecard.csv", encoding="utf-8"))}
-    assert set(rows) == {"data.goemotions.rows", "data.tol", "data.absent", "data.wrongref", "vision.claim",
-                         "fusion.f1"}
+    assert set(rows) == {"data.goemotions.rows", "data.tol", "data.absent", "data.wrongref", "data.strref",
+                         "data.badkey", "vision.claim", "fusion.f1"}
+    assert "0.871" in rows["data.strref"]["reference_check"] and "runs[7]" in rows["data.badkey"]["reference_check"]
+    assert rows["vision.claim"]["reference_check"] == ""  # a string claim may paraphrase the report
     r = rows["data.goemotions.rows"]
     assert (r["reference"], r["value"], r["status"], r["profile"]) == ("18098", "17000", "measured", "demo")
     assert float(r["difference"]) == -1098
