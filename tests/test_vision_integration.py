@@ -66,7 +66,7 @@ def test_torch_port_matches_keras_mini_xception(fer):
 
 def test_mini_xception_beats_chance_and_landmarks_train(fer):
     from emokit.vision.evaluate import metrics
-    from emokit.vision.train import train_landmarks
+    from emokit.vision.training import train_landmarks
 
     recs, faces = fer
     y = [r.label for r in recs]
@@ -136,7 +136,7 @@ def test_cli_predict_face_json(detectable, tmp_path, capsys):
 def test_train_api_saves_a_loadable_default(fer, tmp_artifacts):
     """vision.train -> models/<name>/ with a model card -> best.json -> the CLI default uses it."""
     from emokit import vision
-    from emokit.vision.train import write_best
+    from emokit.vision.training import write_best
 
     recs = fer[0][::3]
     models = tmp_artifacts / "01_vision" / "models"

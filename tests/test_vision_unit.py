@@ -96,7 +96,7 @@ def test_resnet_imagenet_naming_and_missing_file(tmp_path):
 
 def test_resnet_fast_dev_run_save_load(tmp_path):
     from emokit.vision.backends import ResNetBackend, load_from_dir
-    from emokit.vision.train import train_resnet
+    from emokit.vision.training import train_resnet
 
     faces = [_face_like(48, s) for s in range(14)]
     labels = [LABELS7[i % 7] for i in range(14)]
@@ -158,7 +158,7 @@ def test_embed_shapes_and_nan_rows(tmp_path):
 
 def test_default_backend_falls_back_then_reads_best_json(tmp_artifacts):
     from emokit.vision import default_backend
-    from emokit.vision.train import write_best
+    from emokit.vision.training import write_best
 
     name, why = default_backend()
     assert name == "mini_xception" and "dvc repro 01_vision" in why

@@ -204,7 +204,7 @@ def train(records, backend: str = "resnet", out_dir: str | Path | None = None, *
     from ..data.media import read_image
     from .backends import canonical_name
     from .faces import to_gray
-    from .train import train_landmarks, train_resnet
+    from .training import train_landmarks, train_resnet
 
     name = canonical_name(backend)
     faces = [to_gray(read_image(r.input)) for r in records]
