@@ -5,7 +5,8 @@ into one temporary artifacts root, and the HTML report builds from the result.
     .venv/bin/python -m pytest -m "not smoke" -q                          # everything else
 
 The chapters run once (module fixture), in pipeline order, so later chapters find earlier ones'
-outputs (models, splits) exactly as under ``dvc repro``. A chapter that fails is reported with its
+outputs (models, splits) exactly as under ``dvc repro``. Set ``EMOKIT_SMOKE_DIR=/some/dir`` to keep
+the smoke artifacts and their report there (``/some/dir/artifacts/report/index.html``). A chapter that fails is reported with its
 error and the failing cell's traceback; the following chapters still run, so one failure shows up
 once, not seven times.
 """
@@ -32,8 +33,15 @@ CELL_TIMEOUT_S = int(os.environ.get("EMOKIT_SMOKE_CELL_TIMEOUT_S", "300"))
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, shared_data) -> dict:
     """Runs all chapters once; skipped (with the reason) when ../shared/data is absent."""
-    root = tmp_path_factory.mktemp("smoke") / "artifacts"
-    root.mkdir()
+    keep = os.environ.get("EMOKIT_SMOKE_DIR")  # set it to keep the artifacts and report for inspection
+    if keep:
+        import shutil
+
+        root = Path(keep).resolve() / "artifacts"
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        root = tmp_path_factory.mktemp("smoke") / "artifacts"
+    root.mkdir(parents=True)
     results: dict[str, dict] = {}
     for ch in CHAPTERS:
         t0 = time.time()
