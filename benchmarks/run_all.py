@@ -51,8 +51,26 @@ def machine_info() -> dict:
             "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
 
 
-def scripts(words: list[str] | None = None) -> list[Path]:
-    found = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_"))
+def _has_gpu() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
+def scripts(words: list[str] | None = None, gpu: bool | None = None) -> list[Path]:
+    """Benchmark scripts: ``benchmarks/*.py`` with a ``__main__`` block (helpers have none).
+
+    Scripts with ``gpu`` in the name run only on a machine with a GPU (or with ``gpu=True``), so a CPU
+    run never overwrites their recorded GPU results with "skipped".
+    """
+    gpu = _has_gpu() if gpu is None else gpu
+    found = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_")
+                   and "__main__" in p.read_text(encoding="utf-8", errors="replace"))
+    if not gpu:
+        found = [p for p in found if "gpu" not in p.stem]
     if words:
         found = [p for p in found if any(w in p.stem for w in words)]
     return found
@@ -64,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the scripts and exit")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per script (default 1800)")
     ap.add_argument("--nice", type=int, default=10, help="niceness of each script (default 10)")
+    ap.add_argument("--gpu", action="store_true", help="also run *gpu* scripts without a visible GPU")
     args = ap.parse_args(argv)
-    todo = scripts(args.only)
+    todo = scripts(args.only, gpu=True if args.gpu else None)
     if args.list or not todo:
         print("\n".join(str(p.relative_to(REPO)) for p in todo) or "no benchmark scripts in benchmarks/")
         return 0

@@ -177,3 +177,14 @@ def test_python_caches_are_not_stage_inputs():
     """emokit/<pkg> folders are stage deps: __pycache__ in them would make every stage look changed."""
     ignored = (REPO / ".dvcignore").read_text().split()
     assert "__pycache__/" in ignored and "*.pyc" in ignored
+
+
+def test_benchmark_runner_discovers_scripts():
+    from benchmarks import run_all
+
+    cpu = run_all.scripts(gpu=False)
+    assert all("__main__" in p.read_text() and "gpu" not in p.stem for p in cpu)
+    assert not {p.name for p in cpu} & {"run_all.py", "__init__.py"}
+    assert {p.name for p in cpu} <= {p.name for p in run_all.scripts(gpu=True)}
+    info = run_all.machine_info()
+    assert info["nproc"] >= 1 and info["torch"] and "cpu_model" in info
