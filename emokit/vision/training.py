@@ -47,9 +47,10 @@ def train_resnet(faces: Sequence[np.ndarray], labels: Sequence[str], *, arch: di
                  weight_decay: float = 5e-4, label_smoothing: float = 0.1, aug_shift: int = 4,
                  aug_brightness: float = 0.2, pretrained: str | None = None, threads: int = 2,
                  seed: int = 0, val: tuple[Sequence[np.ndarray], Sequence[str]] | None = None,
-                 mean: float = 0.5, std: float = 0.25) -> tuple[ResNetBackend, dict[str, Any]]:
+                 mean: float = 0.5, std: float = 0.25, device: str | None = None) -> tuple[ResNetBackend, dict[str, Any]]:
     """Train option C. ``pretrained``: a torchvision ResNet state-dict file (full profile, ImageNet);
-    ``None`` starts from random initialisation (the demo: no ImageNet weights ship offline)."""
+    ``None`` starts from random initialisation (the demo: no ImageNet weights ship offline).
+    ``device``: ``None`` = CUDA when available, else CPU; the returned model is on the CPU."""
     import torch
     import torch.nn.functional as F
 
@@ -62,8 +63,10 @@ def train_resnet(faces: Sequence[np.ndarray], labels: Sequence[str], *, arch: di
     not_loaded: list[str] = []
     if pretrained:
         not_loaded = net.load_imagenet(pretrained)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net.to(dev)
     x = _resize_batch(faces, input_size) / 255.0
-    y = torch.tensor([LABELS7.index(lbl) for lbl in labels])
+    y = torch.tensor([LABELS7.index(lbl) for lbl in labels], device=dev)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     steps = max(1, epochs * int(np.ceil(len(x) / batch_size)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
@@ -77,7 +80,7 @@ def train_resnet(faces: Sequence[np.ndarray], labels: Sequence[str], *, arch: di
         for s in range(0, len(x), batch_size):
             idx = order[s:s + batch_size]
             xb = _augment(x[idx], rng, aug_shift, aug_brightness)
-            xb = torch.from_numpy(((xb - mean) / std).astype(np.float32))[:, None].expand(-1, 3, -1, -1)
+            xb = torch.from_numpy(((xb - mean) / std).astype(np.float32))[:, None].expand(-1, 3, -1, -1).to(dev)
             logits = net(xb)
             loss = F.cross_entropy(logits, y[idx], label_smoothing=label_smoothing)
             opt.zero_grad()
@@ -90,13 +93,14 @@ def train_resnet(faces: Sequence[np.ndarray], labels: Sequence[str], *, arch: di
         rec = {"epoch": ep + 1, "train_loss": loss_sum / total, "train_acc": correct / total,
                "elapsed_s": round(time.perf_counter() - t0, 1)}
         if val is not None and len(val[0]):
-            net.eval()
+            net.eval().cpu()
             pv = backend.predict_faces(val[0])
+            net.to(dev)
             rec["val_acc"] = float(np.mean([LABELS7[i] == t for i, t in zip(pv.argmax(1), val[1])]))
         history.append(rec)
         log.info("resnet epoch %s", rec)
-    net.eval()
-    info = {"n_train": len(labels), "train_time_s": round(time.perf_counter() - t0, 1), "history": history,
+    net.eval().cpu()
+    info = {"n_train": len(labels), "device": str(dev), "train_time_s": round(time.perf_counter() - t0, 1), "history": history,
             "init": f"ImageNet weights from {pretrained}" if pretrained else "random initialisation",
             "not_loaded": not_loaded,
             "params": {"arch": arch, "input_size": input_size, "epochs": epochs, "batch_size": batch_size,
