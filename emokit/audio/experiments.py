@@ -93,7 +93,7 @@ def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir:
     torch.manual_seed(tcfg.seed)
     net = build_model(spec["arch"], **spec.get("arch_params", {}))
     res = fit(net, data.x(tr), data.y[tr], data.x(va), data.y[va], tcfg,
-              ckpt_dir=(Path(models_dir) / name / "ckpt") if tcfg.resume else None, progress=progress)
+              ckpt_dir=(Path(models_dir) / name / "ckpt") if (tcfg.resume or tcfg.checkpoint) else None, progress=progress)
     dev = next(net.parameters()).device
     pv = torch.softmax(torch.as_tensor(predict_logits(net, data.x(va), device=dev)), 1).numpy()
     pt = torch.softmax(torch.as_tensor(predict_logits(net, data.x(te), device=dev)), 1).numpy()

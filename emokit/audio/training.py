@@ -43,6 +43,7 @@ class TrainConfig:
     amp: bool = True
     threads: int = 2
     resume: bool = False
+    checkpoint: bool = False        # write <ckpt_dir>/last.pt every epoch (implied by resume)
     grad_clip: float = 5.0
 
     @classmethod
