@@ -38,10 +38,24 @@ def app(tmp_path):
 def test_layout_and_offline_label(app):
     assert len(app.root.children) == 3 and "Offline responder" in app.responder.value
     assert "Hey hey" in app.chat.value  # greeting of the default persona
-    assert app.hold.fps == 5 and app.state == "IDLE" and 'data-state="IDLE"' in app.state_html.value
+    assert app.cam.fps == 5 and app.state == "IDLE" and 'data-state="IDLE"' in app.state_html.value
 
 
-def test_frame_tick_and_face_box(app):
+def test_camera_frames_pushed_by_anywidget_are_acked(app):
+    assert app.cam is not None and app.frame_rec is None and app.cam.fps == 5 and app.hold.fps == 0
+    sent = []
+    app.cam.send = lambda content, buffers=None: sent.append(content)
+    app._on_cam_msg(app.cam, {"type": "frame", "width": 64, "height": 48}, [memoryview(_jpeg())])
+    assert app.last_live["label"] == "Neutral" and app.last_live["box"] == [8, 6, 20, 20]
+    assert app.live_img.value[:2] == b"\xff\xd8" and sent == [{"type": "ack"}]
+    app._on_cam_msg(app.cam, {"type": "frame"}, [b"not an image"])   # a bad frame: shown, still acked
+    assert "camera frame failed" in app.live_info.value and len(sent) == 2
+
+
+def test_frame_tick_and_face_box(tmp_path):
+    s = ChatSession(analyze=None, transcribe=None, use_llm=False)
+    app = chat_app.ChatApp(session=s, live=_live, fps=5, media=True, workdir=tmp_path, camera="ipywebrtc")
+    assert app.hold.fps == 5
     app.hold.tick += 1
     assert app.frame_rec.recording is True       # a snapshot was requested
     app.frame_rec.recording = False
@@ -51,7 +65,8 @@ def test_frame_tick_and_face_box(app):
 
 
 def test_hold_to_talk_states_and_turn(app, tmp_path):
-    app.frame_rec.image.value = _jpeg()
+    app.cam.send = lambda content, buffers=None: None
+    app._on_cam_msg(app.cam, {"type": "frame"}, [_jpeg()])
     seen = []
     app.state_html.observe(lambda ch: seen.append(ch["new"].split('data-state="')[1].split('"')[0]), names="value")
     app.hold.pressed = True

@@ -157,6 +157,7 @@ def test_voila_chat_hold_to_talk(shared_data, tmp_path):
                 steps = page.locator(".emokit-steps").inner_text()
                 n_after = page.locator(".emokit-assistant").count()
                 theme = page.locator(".emokit-chat").get_attribute("data-emotion")
+                live_text = page.locator(".emokit-live").first.inner_text()   # "... | 3.1 fps | 40 ms/frame"
                 shots["turn"] = tmp_path / "chat_turn.png"
                 page.screenshot(path=str(shots["turn"]))
             finally:
@@ -168,10 +169,12 @@ def test_voila_chat_hold_to_talk(shared_data, tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-    print(f"box={box} label={label} tag={tag!r} theme={theme} user={user_text!r}\n{steps}")
+    fps = float(live_text.split(" fps")[0].split("|")[-1])
+    print(f"box={box} label={label} fps={fps} tag={tag!r} theme={theme} user={user_text!r}\n{steps}")
     assert box.startswith("[") and label not in (None, "None")
     assert n_after == n_before + 1
     assert tag.strip() and "speech-to-text" in steps and "reply" in steps
+    assert fps > 0.5, live_text   # frames keep flowing during and after the turn
     assert theme  # the glow follows the current emotion (or 'none' when no perception came through)
     docs_img = REPO / "docs" / "img"
     for name, p in shots.items():

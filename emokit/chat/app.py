@@ -76,6 +76,63 @@ export default { render };
 """
 
 
+_CAMERA_ESM = """
+function render({ model, el }) {
+  const video = document.createElement("video");
+  video.autoplay = true; video.muted = true; video.playsInline = true;
+  video.style.cssText = "width:160px;height:120px;border-radius:6px;background:#222;display:" +
+    (model.get("preview") ? "block" : "none");
+  const status = document.createElement("div");
+  status.className = "emokit-cam-status";
+  status.style.cssText = "font-size:10px;color:#777";
+  el.appendChild(video); el.appendChild(status);
+  const canvas = document.createElement("canvas");
+  let busySince = 0, timer = null, stream = null, sent = 0;
+  model.on("msg:custom", (msg) => { if (msg && msg.type === "ack") busySince = 0; });
+  const tick = () => {
+    const now = performance.now();
+    if (busySince && now - busySince < 5000) return;          // back-pressure: one frame in flight
+    if (video.readyState < 2 || !video.videoWidth) return;
+    const w = model.get("width"), h = Math.round(w * video.videoHeight / video.videoWidth);
+    canvas.width = w; canvas.height = h;
+    canvas.getContext("2d").drawImage(video, 0, 0, w, h);
+    busySince = now;
+    canvas.toBlob((blob) => blob.arrayBuffer().then((buf) => {
+      sent += 1; status.textContent = "frames sent: " + sent;
+      model.send({ type: "frame", width: w, height: h }, undefined, [buf]);
+    }), "image/jpeg", 0.85);
+  };
+  const start = () => {
+    if (timer) clearInterval(timer);
+    timer = setInterval(tick, 1000 / Math.max(0.5, model.get("fps")));
+  };
+  navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false })
+    .then((s) => { stream = s; video.srcObject = s; video.play(); start(); })
+    .catch((e) => { status.textContent = "camera unavailable: " + e; model.set("error", String(e)); model.save_changes(); });
+  model.on("change:fps", start);
+  return () => { if (timer) clearInterval(timer); if (stream) stream.getTracks().forEach((t) => t.stop()); };
+}
+export default { render };
+"""
+
+
+def _camera_widget_class():
+    import anywidget
+    import traitlets
+
+    class CameraFrames(anywidget.AnyWidget):
+        """getUserMedia in one persistent <video>; every 1/``fps`` s a JPEG frame ``width`` px wide goes
+        to the kernel as a custom message, at most one in flight (the kernel acks each)."""
+
+        _esm = _CAMERA_ESM
+        fps = traitlets.Float(4.0).tag(sync=True)
+        width = traitlets.Int(320).tag(sync=True)
+        preview = traitlets.Bool(False).tag(sync=True)
+        error = traitlets.Unicode("").tag(sync=True)
+
+    return CameraFrames
+
+
 def _hold_widget_class():
     import anywidget
     import traitlets
@@ -227,12 +284,17 @@ class ChatApp:
     loaded on the first frame)."""
 
     def __init__(self, session: ChatSession | None = None, live: Callable[[Any], Any] | None = None,
-                 fps: float = 4.0, media: bool = True, workdir: str | Path | None = None):
+                 fps: float = 4.0, media: bool = True, workdir: str | Path | None = None,
+                 camera: str = "anywidget", frame_width: int = 320):
         import ipywidgets as W
 
         self.session = session or ChatSession()
         self._live = live
         self.fps = float(fps)
+        if camera not in ("anywidget", "ipywebrtc"):
+            raise ValueError(f"camera must be 'anywidget' or 'ipywebrtc', got {camera!r}")
+        self.camera_kind = camera
+        self.frame_width = int(frame_width)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emokit-chat-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.entries: list[dict[str, Any]] = []
@@ -272,12 +334,12 @@ class ChatApp:
         self.state_html = W.HTML(render_state("IDLE"))
         self.scores = W.HTML(render_scores(None))
         self.steps = W.HTML(render_steps([]))
-        self.camera = self.mic = self.frame_rec = self.audio_rec = self.hold = None
+        self.camera = self.mic = self.frame_rec = self.audio_rec = self.hold = self.cam = None
         media_widgets: list[Any] = []
         if media:
             self._build_media(W)
-            media_widgets = [self.frame_rec, self.audio_rec]
-        centre = W.VBox([self.state_html, self.live_img, self.live_info,
+            media_widgets = [w for w in (self.frame_rec, self.audio_rec) if w is not None]
+        centre = W.VBox([self.state_html, self.live_img, self.live_info, *([self.cam] if self.cam is not None else []),
                          W.HTML("<b style='font-size:12px'>Scores (last turn)</b>"), self.scores,
                          W.HTML("<b style='font-size:12px'>Last turn, step by step</b>"), self.steps,
                          W.Box(media_widgets, layout=W.Layout(display="none"))],
@@ -305,19 +367,36 @@ class ChatApp:
     def _build_media(self, W) -> None:
         from ipywebrtc import AudioRecorder, CameraStream, ImageRecorder
 
-        self.camera = CameraStream(constraints={"audio": False, "video": {"width": 640, "height": 480}})
         self.mic = CameraStream(constraints={"audio": True, "video": False})
-        self.frame_rec = ImageRecorder(stream=self.camera, format="jpeg")
         self.audio_rec = AudioRecorder(stream=self.mic, format="webm")
-        self.hold = _hold_widget_class()(fps=self.fps)
+        self.audio_rec.audio.observe(self._on_audio, names="value")
+        if self.camera_kind == "ipywebrtc":   # ImageRecorder snapshots, requested by the ticker
+            self.camera = CameraStream(constraints={"audio": False, "video": {"width": 640, "height": 480}})
+            self.frame_rec = ImageRecorder(stream=self.camera, format="jpeg")
+            self.frame_rec.image.observe(self._on_frame, names="value")
+            tick_fps = self.fps
+        else:                                 # frames pushed from one persistent <video>
+            self.cam = _camera_widget_class()(fps=self.fps, width=self.frame_width)
+            self.cam.on_msg(self._on_cam_msg)
+            tick_fps = 0.0
+        self.hold = _hold_widget_class()(fps=tick_fps)
         self.hold.observe(self._on_tick, names="tick")
         self.hold.observe(self._on_press, names="pressed")
-        self.frame_rec.image.observe(self._on_frame, names="value")
-        self.audio_rec.audio.observe(self._on_audio, names="value")
 
     def _on_tick(self, change) -> None:
         if self.frame_rec is not None and not self.frame_rec.recording and not self._frame_busy:
             self.frame_rec.recording = True      # one snapshot; the frontend resets it to False
+
+    def _on_cam_msg(self, widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "frame":
+            return
+        try:
+            if buffers:
+                self.process_frame(_decode_image(bytes(buffers[0])))
+        except Exception as exc:  # noqa: BLE001 - the live view must keep going
+            self.live_info.value = f"<span style='color:#c62828;font-size:11px'>camera frame failed: {html.escape(str(exc))}</span>"
+        finally:
+            widget.send({"type": "ack"})
 
     def _on_frame(self, change) -> None:
         data = change["new"]
@@ -510,4 +589,6 @@ def build_app(params: dict[str, Any] | None = None, **kwargs: Any) -> ChatApp:
     """The app with the defaults of ``params/06_empathic_chat.yaml`` (``app`` section)."""
     p = dict((params or {}).get("app") or {})
     session = kwargs.pop("session", None) or ChatSession(persona=p.get("persona", prompts.DEFAULT_PERSONA))
+    kwargs.setdefault("camera", p.get("camera", "anywidget"))
+    kwargs.setdefault("frame_width", int(p.get("frame_width", 320)))
     return ChatApp(session=session, fps=float(kwargs.pop("fps", p.get("live_fps", 4.0))), **kwargs)

@@ -246,7 +246,8 @@ class ChatSession:
                            if g is not None and used is None]
                 notes.append(f"perception without {', '.join(dropped)}: {errors[0]}")
                 for n in dropped:
-                    perception["modalities"][n].update(status="error", detail=" | ".join(dict.fromkeys(errors)))
+                    own = [e for e in dict.fromkeys(errors) if n in e.lower() or (n == "face" and "vision" in e.lower())]
+                    perception["modalities"][n].update(status="error", detail=" | ".join(own or dict.fromkeys(errors)))
                     if n not in perception["missing"]:
                         perception["missing"].append(n)
             return perception
