@@ -153,6 +153,8 @@ def test_resolve_key():
     assert resolve_key(ref, "text.runs[1].accuracy") == 0.8806
     assert resolve_key(ref, 'audio.v3_grid.best_val_accuracy["1e-4/32/0.1"]') == 0.7667
     assert resolve_key(ref, "late_fusion.best_weights.text") == 0.66
+    assert resolve_key(ref, "late_fusion.best_weights (the three weights)") == {"audio": 0.28, "text": 0.66,
+                                                                              "vision": 0.06}
     with pytest.raises(KeyError, match="runs\\[9\\]"):
         resolve_key(ref, "text.runs[9].accuracy")
     with pytest.raises(KeyError):

@@ -114,8 +114,11 @@ _TOKEN = re.compile(r"""\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[["']([^"']+)["']\]""")
 def resolve_key(data: Any, key: str) -> Any:
     """Follow ``text.runs[1].accuracy`` or ``audio.v3_grid.best_val_accuracy["1e-4/32/0.1"]``.
 
-    Raises KeyError naming the part that is missing.
+    A trailing comment in parentheses (``audio.v3_grid.best_val_accuracy (8 cells at 0.2563)``, for a
+    number the row derives from that part of the file) is ignored. Raises KeyError naming the part
+    that is missing.
     """
+    key = strip_comment(key)
     pos, cur = 0, data
     while pos < len(key):
         m = _TOKEN.match(key, pos)
@@ -131,6 +134,10 @@ def resolve_key(data: Any, key: str) -> Any:
             raise KeyError(f"{key!r}: no {key[:m.end()]!r} in reference_numbers.yaml") from None
         pos = m.end()
     return cur
+
+
+def strip_comment(key: str) -> str:
+    return re.sub(r"\s+\(.*\)\s*$", "", key.strip())
 
 
 def reference_leaves(data: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -287,7 +294,7 @@ def unclaimed_reference_numbers(rows: list[ScoreRow], reference: dict[str, Any])
 
 
 def _norm_key(key: str) -> str:
-    return re.sub(r"\[['\"]([^'\"]+)['\"]\]", r'["\1"]', key.strip())
+    return re.sub(r"\[['\"]([^'\"]+)['\"]\]", r'["\1"]', strip_comment(key))
 
 
 # ---------------------------------------------------------------- writing
