@@ -10,10 +10,13 @@ Three columns:
 - right chat window: bubbles with the emotion tag and confidence, a theme colour (glow) that
   follows the current emotion, a text box, and the hold-to-talk button.
 
-Camera and microphone come through ipywebrtc (``CameraStream``, ``ImageRecorder`` for frames,
-``AudioRecorder`` for WebM/Opus speech decoded by PyAV). The hold-to-talk button and the frame
-ticker are a small anywidget (pointer down/up, a tick every 1/fps s), because ipywidgets' Button
-only knows clicks. The turn runs in a worker thread so the camera keeps updating meanwhile (the
+The microphone comes through ipywebrtc (``CameraStream`` + ``AudioRecorder``: WebM/Opus, decoded by
+PyAV). Camera frames come, by default (``camera="anywidget"``), from a small anywidget that keeps one
+``getUserMedia`` <video> open and pushes a downscaled JPEG every 1/fps s with at most one frame in
+flight (the kernel acks each); ``camera="ipywebrtc"`` uses ``CameraStream`` + ``ImageRecorder``
+snapshots instead, which open a new <video> per frame (about 1 frame/s in headless Chromium here,
+against 2.5 with the anywidget). The hold-to-talk button is an anywidget too (pointer down/up),
+because ipywidgets' Button only knows clicks. The turn runs in a worker thread so the camera keeps updating meanwhile (the
 report's fast and slow paths). Everything also works without a browser: :meth:`ChatApp.submit`
 runs a turn synchronously (the notebook's scripted demo and the tests use it).
 """
