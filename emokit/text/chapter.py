@@ -86,8 +86,9 @@ def run_stages(d: TextData, stages: Sequence[Mapping[str, Any]], out_dir: Path, 
                 f"{len(d.train)} of {len(d.full['train'])} rows (seeded stratified subsample)")
         tr = train(stage, d.train, d.val, out_dir, profile=profile, data_note=note)
         t0 = time.time()
-        Pv, _ = forward_all(tr.path, [r.input for r in d.val])
-        val_m, _, _ = evaluate_probs(d.val, Pv, "val")
+        # validation scores of the final model come from the Trainer's last evaluation (same rows)
+        val_m = {k: v for k, v in tr.card["metrics"].items() if k != "val.loss"}
+        val_m["val.n"] = float(len(d.val))
         res: dict[str, Any] = {"name": stage["name"], "path": tr.path, "card": tr.card, "history": tr.history,
                                "val": val_m, "wall_time_s": tr.wall_time_s}
         if ekman is not None:

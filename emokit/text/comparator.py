@@ -9,7 +9,8 @@ labels are mapped as well as they can be and scored on the same test rows.
   score reaches ``neutral_threshold`` (0 disables it: the model then never says Neutral, like
   the report's comparator).
 - ``hf:<model id>`` (full profile, needs the model downloaded): a Hugging Face text-classification
-  pipeline, its labels mapped by name (e.g. ``j-hartmann/emotion-english-distilroberta-base``).
+  pipeline, its labels mapped by name (e.g. ``bhadresh-savani/distilbert-base-uncased-emotion``:
+  the 6 DAIR-AI Emotion classes, love → Happy, no Neutral or Disgust, like the report's comparator).
 """
 from __future__ import annotations
 

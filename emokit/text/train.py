@@ -175,8 +175,13 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
     t0 = time.time()
     out = trainer.train()
     wall = time.time() - t0
-    final = trainer.evaluate()
     history = list(trainer.state.log_history)
+    last_eval = next((h for h in reversed(history) if "eval_loss" in h), None)
+    if last_eval is not None and last_eval.get("step") == trainer.state.global_step:
+        final = last_eval  # validation already ran at the last step: don't pay for it twice
+    else:
+        final = trainer.evaluate()
+        history = list(trainer.state.log_history)
     n_params = sum(p.numel() for p in model.parameters())
     card = {
         "name": name,
