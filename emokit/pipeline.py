@@ -112,12 +112,44 @@ def _git_commit() -> str | None:
         return None
 
 
-def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as ``<out_dir>/figures/<name>.png`` (and keep it shown inline)."""
-    path = Path(out_dir) / "figures" / f"{name}.png"
+class _SavedPath(type(Path())):  # type: ignore[misc]
+    """A Path that a notebook cell ending in ``save_figure(...)`` does not echo (the figure is shown)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110, show: bool = True) -> Path:
+    """Save a matplotlib figure as ``<out_dir>/figures/<name>.png`` and show it once in the notebook.
+
+    Inside a Jupyter kernel the saved PNG is displayed as the cell's output (so it reaches the
+    executed notebook and the HTML report whatever the matplotlib backend, Agg included) and the
+    figure is closed in pyplot so the inline backend does not show it a second time. The ``fig``
+    object stays usable. Outside a kernel (scripts, tests) it is only saved.
+    """
+    path = _SavedPath(Path(out_dir) / "figures" / f"{name}.png")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    if show and _in_kernel():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+        try:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        except Exception:  # noqa: BLE001 - a figure pyplot does not manage needs no closing
+            pass
     return path
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -177,11 +177,18 @@ def test_run_notebook_injects_params_and_records_the_run(tmp_path):
         "import os\nfrom emokit.pipeline import write_metrics\n"
         "assert params['k'] == 7 and os.environ['EMOKIT_ARTIFACTS'] == artifacts_root\n"
         "write_metrics(out_dir, {'k': params['k'], 'profile': params['profile']})\n"
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "from emokit.pipeline import save_figure\nfig, ax = plt.subplots(figsize=(1, 1))\n"
+        "save_figure(fig, out_dir, 'tiny_fig')\n"
         "1 / 0 if params.get('fail') else None"))
     art = tmp_path / "art"
     dst = run_notebook("tiny", artifacts=art, notebook=src, extra={"k": 7})
     assert dst == art / "tiny" / "tiny.ipynb" and dst.exists()
     assert json.loads((art / "tiny" / "metrics.json").read_text()) == {"k": 7, "profile": "demo"}
+    assert (art / "tiny" / "figures" / "tiny_fig.png").exists()
+    pngs = [o for c in nbformat.read(str(dst), as_version=4).cells for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+    assert len(pngs) == 1, "save_figure shows the figure exactly once, even under the Agg backend"
     run = json.loads((art / "tiny" / "run.json").read_text())
     assert run["status"] == "ok" and run["chapter"] == "tiny" and run["wall_time_s"] >= 0
     with pytest.raises(Exception, match="ZeroDivisionError"):
