@@ -147,7 +147,7 @@ def test_voila_chat_hold_to_talk(shared_data, tmp_path):
                 page.locator(".emokit-hold").hover()
                 page.mouse.down()
                 page.wait_for_selector('.emokit-state[data-state="RECORDING"]', timeout=10_000)
-                page.wait_for_timeout(3500)
+                page.wait_for_timeout(2500)
                 page.mouse.up()
                 page.wait_for_selector('.emokit-state[data-state="PROCESSING"]', timeout=10_000)
                 page.wait_for_selector(".emokit-user .emokit-tag", timeout=120_000)
