@@ -231,3 +231,15 @@ def test_perception_degrades_when_one_modality_model_is_missing():
     assert calls == [("f.png", "a.wav", "hi hello"), ("f.png", None, "hi hello")]
     assert t.emotion == "Happy" and "audio" in t.perception["missing"]
     assert t.perception["modalities"]["audio"]["status"] == "error" and "no audio model" in t.notes[0]
+
+
+def test_cli_session_file_continues_the_conversation(tmp_path):
+    f = tmp_path / "s.json"
+    r = _cli(["-m", "I failed my exam", "--persona", "counselling_rogerian", "--no-perception", "--session", str(f)])
+    assert r.returncode == 0, r.stderr
+    r = _cli(["-m", "ok", "--no-perception", "--session", str(f), "--json"])
+    assert json.loads(r.stdout)["persona"] == "counselling_rogerian"
+    d = json.loads(f.read_text())
+    assert len(d["turns"]) == 2 and [m["role"] for m in d["history"]] == ["user", "assistant"] * 2
+    f.write_text("not json")
+    assert _cli(["-m", "hi", "--no-perception", "--session", str(f)]).returncode == 2

@@ -11,21 +11,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from . import prompts
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--message", "-m", default="", help="what the user says (typed text)")
-    p.add_argument("--persona", default=prompts.DEFAULT_PERSONA, choices=prompts.persona_keys(),
-                   help="daily_chat (default), counselling_rogerian, mock_interview, debate_opponent, "
-                        "user_defined (with --custom-persona)")
+    p.add_argument("--persona", default=None, choices=prompts.persona_keys(),
+                   help="daily_chat (default; with --session: the saved one), counselling_rogerian, "
+                        "mock_interview, debate_opponent, user_defined (with --custom-persona)")
     p.add_argument("--custom-persona", default=None, help="natural-language persona for user_defined")
     p.add_argument("--face", default=None, help="image or video of the user (perception)")
     p.add_argument("--audio", default=None, help="recording of the turn (speech-to-text + perception)")
     p.add_argument("--no-perception", action="store_true", help="skip emotion analysis (faster)")
     p.add_argument("--offline", action="store_true", help="use the offline responder even if a key is set")
     p.add_argument("--transcript", default=None, metavar="DIR", help="write transcript.md/.json into DIR")
+    p.add_argument("--session", default=None, metavar="FILE",
+                   help="continue the conversation saved in FILE (JSON) and save it back after the turn")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -38,13 +41,25 @@ def run(args: argparse.Namespace) -> int:
     if not (args.message or "").strip() and not args.audio and not args.face:
         print("error: give --message, --audio or --face", file=sys.stderr)
         return 2
-    session = ChatSession(persona=args.persona, custom_persona=args.custom_persona,
+    session = ChatSession(persona=args.persona or prompts.DEFAULT_PERSONA, custom_persona=args.custom_persona,
                           analyze=None if args.no_perception else _default_analyze(),
                           use_llm=not args.offline)
+    saved = Path(args.session) if args.session else None
+    if saved is not None and saved.is_file():
+        try:
+            session.restore(json.loads(saved.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            print(f"error: {saved}: not a saved chat session ({exc})", file=sys.stderr)
+            return 2
+        if args.persona and args.persona != session.persona:
+            session.set_persona(args.persona, args.custom_persona, greet=False)
     print(f"[{session.responder_label}]", file=sys.stderr)
     t = session.turn(text=args.message, face=args.face, audio=args.audio)
     for note in t.notes:
         print(f"note: {note}", file=sys.stderr)
+    if saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(session.transcript_json(), encoding="utf-8")
     if args.transcript:
         paths = session.export(args.transcript)
         print(f"transcript: {paths['markdown']} {paths['json']}", file=sys.stderr)

@@ -261,7 +261,19 @@ class ChatSession:
                 "responder": "llm" if self.llm_active else "offline",
                 "responder_label": self.responder_label,
                 "llm": self.llm.describe() if self.llm is not None else None,
-                "greetings": self.greetings, "turns": [t.to_dict() for t in self.turns]}
+                "greetings": self.greetings, "turns": [t.to_dict() for t in self.turns],
+                "history": self.history}
+
+    def restore(self, d: dict[str, Any]) -> "ChatSession":
+        """Continue a conversation saved by :meth:`to_dict` / :meth:`transcript_json` (the CLI's
+        ``--session FILE``): persona, LLM history, greetings and turns."""
+        self.persona = d.get("persona") or self.persona
+        self.custom_persona = d.get("custom_persona")
+        self.history = [dict(m) for m in d.get("history") or [] if m.get("role") in ("user", "assistant")]
+        self.greetings = list(d.get("greetings") or [])
+        fields = set(Turn.__dataclass_fields__)
+        self.turns = [Turn(**{k: v for k, v in t.items() if k in fields}) for t in d.get("turns") or []]
+        return self
 
     def transcript_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
