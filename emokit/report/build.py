@@ -43,14 +43,18 @@ _STATUS_CLASS = {"reproduced": "ok", "measured": "measured", "not yet": "notyet"
 
 PAGE_CSS = """
 body.emokit { margin: 0 auto; max-width: 1200px; padding: 0 24px 48px; font-family: system-ui, -apple-system,
-  'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, sans-serif; color: #1f2328; }
+  'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, 'Noto Sans CJK SC', 'PingFang SC',
+  'Microsoft YaHei', sans-serif; color: #1f2328; }
 .emokit h1 { margin-top: 24px; }
 .emokit .meta { color: #57606a; font-size: 0.9em; }
 .emokit table.sc { border-collapse: collapse; width: 100%; font-size: 0.88em; margin: 8px 0 16px; }
 .emokit table.sc th, .emokit table.sc td { border: 1px solid #d0d7de; padding: 4px 6px; vertical-align: top;
   text-align: left; }
 .emokit table.sc th { background: #f6f8fa; }
-.emokit td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.emokit td.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
+.emokit table.main { table-layout: fixed; }
+.emokit tr.grp th { background: #eef2f6; text-align: left; }
+.emokit table.sc td { overflow-wrap: anywhere; }
 .emokit .st { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 0.85em; white-space: nowrap; }
 .emokit .st-ok { background: #dafbe1; color: #116329; }
 .emokit .st-measured { background: #ddf4ff; color: #0550ae; }
@@ -126,9 +130,17 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
            '(<code>reference/reference_numbers.yaml</code>); this run\'s column comes only from '
            '<code>artifacts/&lt;chapter&gt;/metrics.json</code>. <em>reproduced</em> = within the row\'s '
            'stated tolerance; <em>measured</em> = a number from this run (no tolerance, or outside it).</p>']
-    out.append('<table class="sc"><thead><tr><th>what</th><th>report</th><th>this run</th><th>difference</th>'
+    out.append('<table class="sc main"><colgroup><col style="width:22%"><col style="width:12%">'
+               '<col style="width:12%"><col style="width:8%"><col style="width:8%"><col style="width:6%">'
+               '<col style="width:12%"><col style="width:20%"></colgroup>'
+               '<thead><tr><th>what</th><th>report</th><th>this run</th><th>difference</th>'
                '<th>status</th><th>profile</th><th>data</th><th>note</th></tr></thead><tbody>')
+    current = None
     for r in rows:
+        if r.chapter != current:
+            current = r.chapter
+            out.append(f'<tr class="grp"><th colspan="8"><a href="#ch-{e(r.chapter)}">{e(r.chapter)}</a> — '
+                       f'{e(TITLES.get(r.chapter, r.chapter))}</th></tr>')
         diff = "" if r.difference is None else f"{r.difference:+.4g}" + (
             f" ({r.relative:+.1%})" if r.relative is not None else "")
         data = r.data or (r.data_root or "")
