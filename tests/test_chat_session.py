@@ -243,3 +243,10 @@ def test_cli_session_file_continues_the_conversation(tmp_path):
     assert len(d["turns"]) == 2 and [m["role"] for m in d["history"]] == ["user", "assistant"] * 2
     f.write_text("not json")
     assert _cli(["-m", "hi", "--no-perception", "--session", str(f)]).returncode == 2
+
+
+def test_offline_replies_follow_the_users_language():
+    s = ChatSession(persona="counselling_rogerian", analyze=fake_analyze, transcribe=None, use_llm=False)
+    r = s.turn(text="我最近总是睡不好，很累").reply
+    assert any("\u4e00" <= c <= "\u9fff" for c in r) and r.endswith("？") and "难过" in r   # fused Sad
+    assert s.turn(text="嗯").reply.startswith("我能感受到") and "「嗯」" in s.turns[-1].reply

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from .prompts import PERSONAS, USER_DEFINED
 
 OFFLINE_LABEL = "Offline responder (no LLM configured) - template replies, not an LLM"
+# Replies follow the user's language: English templates, or Chinese ones when the message is Chinese.
 
 # How each persona acknowledges an emotion (fused top label), then asks an open question.
 _ACK: dict[str, dict[str, str]] = {
@@ -72,6 +73,51 @@ _CONFLICT = {  # the face (high reliability) disagrees with the audio model (low
 }
 
 
+# Chinese voice of the same personas (used when the user writes Chinese).
+_ACK_ZH: dict[str, dict[str, str]] = {
+    "daily_chat": {"Happy": "哈哈，隔着屏幕都看到你在笑！😄", "Sad": "怎么啦，看起来有点低落 🫂", "Angry": "哇，火气不小啊 😤 说出来吧。",
+                   "Fear": "感觉你有点紧张？", "Surprise": "不会吧！😲", "Disgust": "咦，听着就难受 🙃", "Neutral": "嗯嗯，懂了。"},
+    "counselling_rogerian": {"Happy": "听起来有些事情让你感到轻松。", "Sad": "我能感受到你的难过，这样的感受是可以的。",
+                             "Angry": "听起来你真的很生气，这完全可以理解。", "Fear": "听起来有些担心或害怕一直压在你心里。",
+                             "Surprise": "听起来这件事让你很意外。", "Disgust": "听起来有些事情让你很不舒服。", "Neutral": "谢谢你和我分享这些。"},
+    "mock_interview": {"Happy": "很好，你看起来很放松。", "Sad": "深呼吸，不着急。", "Angry": "我们保持专业，聚焦问题。",
+                       "Fear": "有点紧张很正常，慢慢来。", "Surprise": "这个角度有点出人意料。", "Disgust": "了解。", "Neutral": "了解。"},
+    "debate_opponent": {"Happy": "看你挺得意的——看看这个观点经不经得起推敲。", "Sad": "看来论证不太顺利啊。",
+                        "Angry": "这就急了？通常说明论点没你想的那么强。", "Fear": "紧张了？站得住的立场不需要紧张。",
+                        "Surprise": "没想到有人会反对你？", "Disgust": "厌恶可不是论据。", "Neutral": "挺冷静的，很好。"},
+}
+_FOLLOW_ZH: dict[str, list[str]] = {
+    "daily_chat": ["然后呢？", "快说说是怎么回事？", "那你现在感觉怎么样？"],
+    "counselling_rogerian": ["这件事里，对你来说最重要的是什么？", "愿意和我多说一点吗？", "这段时间你是怎么过来的？"],
+    "mock_interview": ["能举一个你经历中的具体例子吗？", "如果重来一次，你会怎么做？为什么？", "你在其中具体负责什么？"],
+    "debate_opponent": ["那什么证据能让你改变想法？", "反过来说不也一样成立吗？为什么不是？", "那你最有力的论据是什么？"],
+    USER_DEFINED: ["再多说一点？", "后来发生了什么？", "你对这件事怎么看？"],
+}
+_SHORT_ZH: dict[str, str] = {
+    "daily_chat": "就一个「{msg}」？肯定有故事 😏 到底怎么了？",
+    "counselling_rogerian": "「{msg}」——有时候几个字里藏着很多。它背后是什么呢？",
+    "mock_interview": "「{msg}」作为面试回答有点简短了，能展开说说并举个例子吗？",
+    "debate_opponent": "「{msg}」？这不是论点，这是耸肩。你到底怎么认为？",
+    USER_DEFINED: "「{msg}」……好短！背后是什么？",
+}
+
+
+def _is_zh(text: str) -> bool:
+    t = text or ""
+    return sum(1 for ch in t if "\u4e00" <= ch <= "\u9fff") >= max(1, len(t.strip()) // 4)
+
+
+def _respond_zh(msg: str, key: str, top: str | None, turn: int) -> str:
+    parts = []
+    if top:
+        parts.append(_ACK_ZH.get(key, _ACK_ZH["counselling_rogerian"]).get(top, "嗯。"))
+    if is_short(msg):
+        parts.append(_SHORT_ZH[key].format(msg=msg))
+    else:
+        parts.append(_pick(_FOLLOW_ZH[key], f"{msg}|{turn}|{key}"))
+    return "".join(parts)
+
+
 def _pick(options: list[str], seed: str) -> str:
     h = int(hashlib.sha256(seed.encode("utf-8")).hexdigest()[:8], 16)
     return options[h % len(options)]
@@ -122,6 +168,8 @@ def respond(message: str, persona: str, perception: Mapping[str, Any] | None = N
     """One offline reply. Always ends with an open question."""
     key = persona if (persona in PERSONAS or persona == USER_DEFINED) else "daily_chat"
     p = perception or {}
+    if message and _is_zh(message):
+        return _respond_zh(message.strip(), key, p.get("top"), turn)
     top = p.get("top") or "Neutral"
     ack_table = _ACK.get(key, _ACK["counselling_rogerian"])
     parts: list[str] = []
