@@ -34,6 +34,10 @@ def _executed_notebook(path: Path, failed: bool = False) -> None:
                          '<img src="https://example.org/remote.png">',
             "text/plain": "widget"}),
         nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.42\n"),
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2,
+                                                         "version_minor": 0},
+            "text/plain": "VBox(children=(...))"}),
     ]
     nb.cells.append(code)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +105,7 @@ def test_report_builds_offline_with_scorecard(fake_run):
         assert f'id="ch-{ch}"' in page
     assert "not run" in page and "not yet — needs fusion" in page and "failed" in page
     assert "label_distribution.png" in page
+    assert "interactive widget" in page and "VBox(children" not in page
 
 
 def test_report_with_code(fake_run):

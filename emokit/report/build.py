@@ -53,6 +53,7 @@ body.emokit { margin: 0 auto; max-width: 1200px; padding: 0 24px 48px; font-fami
 .emokit table.sc th { background: #f6f8fa; }
 .emokit td.num { text-align: right; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .emokit table.main { table-layout: fixed; }
+.emokit .widget-note { color: #57606a; font-style: italic; }
 .emokit tr.grp th { background: #eef2f6; text-align: left; }
 .emokit table.sc td { overflow-wrap: anywhere; }
 .emokit .st { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 0.85em; white-space: nowrap; }
@@ -76,6 +77,7 @@ def _render_notebook(nb_path: Path, with_code: bool) -> tuple[str, str]:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(nb_path), as_version=4)
+    _replace_widgets(nb)
     exporter = HTMLExporter(template_name="lab", exclude_input=not with_code, exclude_input_prompt=True,
                             exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(nb_path.parent),
@@ -85,6 +87,19 @@ def _render_notebook(nb_path: Path, with_code: bool) -> tuple[str, str]:
     m = re.search(r"<body[^>]*>(.*)</body>", body, flags=re.S)
     inner = m.group(1) if m else body
     return css, make_offline(inner)
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _replace_widgets(nb) -> None:
+    """Live widgets need a kernel: in the static report each becomes a short note saying so."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_MIME in data:
+                out["data"] = {"text/html": '<div class="widget-note">[interactive widget: open the notebook in '
+                                            'JupyterLab or Voila to use it]</div>'}
 
 
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", flags=re.S | re.I)
