@@ -200,9 +200,19 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--smoke", action="store_true", help="smallest sizes (tests)")
     r.add_argument("--artifacts", type=Path, default=None, help="artifacts root (default artifacts/)")
     args = ap.parse_args(argv)
+    _ignore_env_profile_under_dvc()
     dst = run_notebook(args.chapter, profile=args.profile, smoke=args.smoke, artifacts=args.artifacts)
     print(dst)
     return 0
+
+
+def _ignore_env_profile_under_dvc() -> None:
+    """Under ``dvc repro`` (DVC sets DVC_STAGE) the profile must be the one DVC tracks, i.e.
+    ``params/profile.yaml``; an EMOKIT_PROFILE left in the shell would make dvc.lock lie."""
+    if os.environ.get("DVC_STAGE") and os.environ.get("EMOKIT_PROFILE"):
+        print(f"note: EMOKIT_PROFILE={os.environ['EMOKIT_PROFILE']} ignored under dvc repro; "
+              "the profile comes from params/profile.yaml", file=sys.stderr)
+        del os.environ["EMOKIT_PROFILE"]
 
 
 if __name__ == "__main__":

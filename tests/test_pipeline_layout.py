@@ -218,3 +218,17 @@ def test_benchmark_runner_discovers_scripts():
     assert {p.name for p in cpu} <= {p.name for p in run_all.scripts(gpu=True)}
     info = run_all.machine_info()
     assert info["nproc"] >= 1 and info["torch"] and "cpu_model" in info
+
+
+def test_env_profile_ignored_under_dvc(monkeypatch, capsys):
+    from emokit import pipeline
+
+    monkeypatch.setenv("EMOKIT_PROFILE", "full")
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    pipeline._ignore_env_profile_under_dvc()
+    assert active_profile() == "full"  # outside DVC the variable wins (CLI, manual runs)
+    monkeypatch.setenv("DVC_STAGE", "02_text")
+    pipeline._ignore_env_profile_under_dvc()
+    assert "EMOKIT_PROFILE" not in __import__("os").environ
+    assert active_profile() == yaml.safe_load((REPO / "params" / "profile.yaml").read_text())["profile"]
+    assert "ignored under dvc repro" in capsys.readouterr().err
