@@ -68,3 +68,16 @@ def test_fast_dev_run_on_real_clips_through_the_cache(shared_data, tmp_path):
     assert 0 <= r["metrics"]["test.accuracy"] <= 1 and (tmp_path / "models" / "v3" / "model_card.json").exists()
     info = choose_best({"v3": r}, ["v1", "v3"], tmp_path / "models")
     assert info["chosen"] == "v3" and (tmp_path / "models" / "best" / "model.pt").exists()
+
+
+def test_run_entry_point_trains_saves_and_resumes(shared_data, tmp_artifacts, monkeypatch):
+    import json
+
+    from emokit.audio.run import main
+
+    monkeypatch.setenv("EMOKIT_DATA_ROOT", str(shared_data))
+    out = tmp_artifacts / "03_audio"
+    assert main(["v1", "--smoke", "--out", str(out)]) == 0
+    card = json.loads((out / "models" / "v1" / "model_card.json").read_text())
+    assert card["epochs_run"] == 1 and card["data"]["n_test"] > 0 and (out / "models" / "v1" / "ckpt" / "last.pt").exists()
+    assert main(["v1", "--smoke", "--resume", "--out", str(out)]) == 0  # nothing left to do: 1 of 1 epochs done

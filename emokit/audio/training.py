@@ -215,7 +215,7 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
         sched.step(val_acc)
         history.append({"epoch": epoch, "train_loss": tot_loss / max(tot, 1), "train_accuracy": tot_correct / max(tot, 1),
                         "val_loss": val_loss, "val_accuracy": val_acc, "lr": opt.param_groups[0]["lr"]})
-        if val_acc > best["acc"] or (val_acc == best["acc"] and val_loss < best["loss"]):
+        if val_acc > best["acc"] or (val_acc == best["acc"] and val_loss < best["loss"] - 1e-4):
             best = {"acc": val_acc, "loss": val_loss, "epoch": epoch,
                     "state": copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}),
                     "counts": np.bincount(pred_v, minlength=len(LABELS7)).tolist()}
