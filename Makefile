@@ -12,6 +12,7 @@ env:
 ## Build the demo report: every chapter through DVC + papermill, then the HTML report.
 report: env
 	@[ -d .dvc ] || dvc init -q
+	@python -m emokit.config   # says what is missing (data root, profile) before any stage runs
 	@dvc repro || { echo; echo "dvc repro failed (see above); building a partial report that shows which chapters failed" >&2; \
 	  python -m emokit.report build >/dev/null && echo "Partial report: $(CURDIR)/artifacts/report/index.html"; exit 1; }
 	@echo; echo "Report: $(CURDIR)/artifacts/report/index.html"

@@ -99,7 +99,11 @@ def load_params(chapter: str, profile: str | None = None, smoke: bool = False,
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """The folder holding the datasets: explicit value, then ``EMOKIT_DATA_ROOT``, then
-    ``params/profile.yaml: data_root``, then ``../shared/data`` beside the repository."""
+    ``params/profile.yaml: data_root``, then ``../shared/data`` beside the repository.
+
+    The first of these that is *set* decides: a setting that names a missing folder is an error
+    (naming the setting), never a silent fall-back to other data.
+    """
     candidates: list[tuple[str, Path]] = []
     if explicit:
         candidates.append(("argument", Path(explicit)))
@@ -113,9 +117,13 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
         p = Path(cfg)
         candidates.append(("params/profile.yaml", p if p.is_absolute() else REPO_ROOT / p))
     candidates.append(("default", REPO_ROOT.parent / "shared" / "data"))
-    for _, path in candidates:
-        if path.is_dir():
-            return path.resolve()
+    source, path = candidates[0]
+    if path.is_dir():
+        return path.resolve()
+    if source != "default":
+        raise FileNotFoundError(
+            f"data root from {source} does not exist: {path}. Fix or unset it (see README, 'Data'), "
+            "or run `python -m emokit data fetch --dest` to that folder on a machine that is online.")
     tried = "; ".join(f"{src}: {p}" for src, p in candidates)
     raise FileNotFoundError(
         "no data root found (tried " + tried + "). Put the datasets in one folder (see README, "
@@ -130,3 +138,21 @@ def artifacts_root() -> Path:
 
 def artifacts_dir(chapter: str) -> Path:
     return artifacts_root() / chapter
+
+
+def main() -> int:
+    """``python -m emokit.config``: print the profile and data root (exit 2 with the reason if none)."""
+    import sys
+
+    try:
+        profile = active_profile()
+        root = data_root()
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"profile: {profile}\ndata root: {root}\nartifacts: {artifacts_root()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

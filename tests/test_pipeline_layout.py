@@ -130,10 +130,22 @@ def test_data_root_order(monkeypatch, tmp_path):
     monkeypatch.setenv("EMOKIT_DATA_ROOT", str(tmp_path))
     assert config.data_root() == tmp_path.resolve()
     assert config.data_root(tmp_path / "..") == tmp_path.parent.resolve()
-    monkeypatch.setattr(config, "REPO_ROOT", tmp_path / "nowhere")
-    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "nowhere" / "params")
+    # a setting naming a missing folder is an error, even when the default exists
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    (tmp_path / "repo" / "params").mkdir(parents=True)
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path / "repo" / "params")
     monkeypatch.setenv("EMOKIT_DATA_ROOT", str(tmp_path / "missing"))
-    with pytest.raises(FileNotFoundError, match="EMOKIT_DATA_ROOT"):
+    with pytest.raises(FileNotFoundError, match="EMOKIT_DATA_ROOT does not exist"):
+        config.data_root()
+    monkeypatch.delenv("EMOKIT_DATA_ROOT")
+    (tmp_path / "repo" / "params" / "profile.yaml").write_text("profile: demo\ndata_root: ../elsewhere\n")
+    with pytest.raises(FileNotFoundError, match="params/profile.yaml does not exist"):
+        config.data_root()
+    (tmp_path / "repo" / "params" / "profile.yaml").write_text("profile: demo\ndata_root: null\n")
+    assert config.data_root() == (tmp_path / "shared" / "data").resolve()  # the default
+    (tmp_path / "shared" / "data").rmdir()
+    with pytest.raises(FileNotFoundError, match="no data root found"):
         config.data_root()
 
 
