@@ -244,3 +244,12 @@ def test_env_profile_ignored_under_dvc(monkeypatch, capsys):
     assert "EMOKIT_PROFILE" not in __import__("os").environ
     assert active_profile() == yaml.safe_load((REPO / "params" / "profile.yaml").read_text())["profile"]
     assert "ignored under dvc repro" in capsys.readouterr().err
+
+
+def test_config_check_command(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("EMOKIT_DATA_ROOT", str(tmp_path))
+    assert config.main() == 0
+    assert f"data root: {tmp_path.resolve()}" in capsys.readouterr().out
+    monkeypatch.setenv("EMOKIT_DATA_ROOT", str(tmp_path / "absent"))
+    assert config.main() == 2
+    assert "does not exist" in capsys.readouterr().err
