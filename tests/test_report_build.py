@@ -57,6 +57,8 @@ def fake_run(tmp_path: Path) -> dict[str, Path]:
     (d0 / "run.json").write_text(json.dumps({"chapter": "00_datasets", "status": "ok", "profile": "demo",
                                              "smoke": False, "wall_time_s": 3.2,
                                              "data_root": "/data/shared", "git_commit": "abc1234"}))
+    d2 = art / "02_text"  # still running: notebook only
+    _executed_notebook(d2 / "02_text.ipynb")
     d1 = art / "01_vision"
     _executed_notebook(d1 / "01_vision.ipynb", failed=True)
     (d1 / "run.json").write_text(json.dumps({"chapter": "01_vision", "status": "failed",
@@ -134,6 +136,7 @@ def test_scorecard_files(fake_run):
     md = (fake_run["out"] / "scorecard.md").read_text(encoding="utf-8")
     assert "| GoEmotions single-label rows | 18,098 | 17,000 | -1098 | measured |" in md
     assert "not yet — needs fusion" in md and "| 04_late_fusion | not run |" in md
+    assert "| 02_text | incomplete |" in md and "no run.json" in md
     js = json.loads((fake_run["out"] / "scorecard.json").read_text())
     keys = {u["key"] for u in js["unclaimed_reference_numbers"]}
     assert "text.runs[1].f1_weighted" in keys and "text.runs[1].accuracy" not in keys

@@ -172,7 +172,7 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
                '<th>detail</th></tr></thead><tbody>')
     for ch in CHAPTERS:
         run = runs[ch]
-        state = {"ok": "measured", "failed": "failed"}.get(run.state, "not run")
+        state = {"ok": "measured", "failed": "failed", "incomplete": "not yet"}.get(run.state, "not run")
         label = "ran" if run.state == "ok" else run.state
         out.append(f'<tr><td><a href="#ch-{ch}">{ch}</a></td><td><span class="st st-{_STATUS_CLASS[state]}">'
                    f'{e(label)}</span></td><td>{e(run.profile or "")}</td>'

@@ -44,7 +44,7 @@ class ChapterRun:
     """What the pipeline left for one chapter under the artifacts root."""
 
     chapter: str
-    state: str  # "ok", "failed", "not run"
+    state: str  # "ok", "incomplete" (no metrics.json), "failed", "not run"
     metrics: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     notebook: Path | None = None
@@ -221,6 +221,10 @@ def load_chapter(chapter: str, artifacts: Path) -> ChapterRun:
     elif _papermill_failed(nb):
         state = "failed"
         detail.append("a cell of the executed notebook raised")
+    elif not metrics:
+        state = "incomplete"
+    if not run and state != "not run":
+        detail.append("no run.json (not written by the pipeline runner, or still running)")
     return ChapterRun(chapter, state, metrics, run, nb if nb.exists() else None, "; ".join(detail))
 
 
