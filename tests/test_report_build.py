@@ -141,6 +141,9 @@ def test_scorecard_files(fake_run):
     keys = {u["key"] for u in js["unclaimed_reference_numbers"]}
     assert "text.runs[1].f1_weighted" in keys and "text.runs[1].accuracy" not in keys
     assert 'audio.v3_grid.best_val_accuracy["1e-4/32/0.1"]' in keys
+    results, settings = md.split("## Report settings")
+    assert "`text.runs[1].f1_weighted`" in results and "`text.runs[1].lr`" in settings
+    assert "`audio.v2.v2_2_balanced.recall_change.Sad[0]`" in results  # a before/after result, not a setting
 
 
 def test_empty_artifacts_every_chapter_not_run(tmp_path):

@@ -22,7 +22,7 @@ import yaml
 
 from ..config import REPO_ROOT, artifacts_root
 from ..pipeline import CHAPTERS
-from .scorecard import (ChapterRun, ScoreRow, fmt, load_chapter, load_rows, score, to_markdown,
+from .scorecard import (ChapterRun, ScoreRow, fmt, is_setting, load_chapter, load_rows, score, to_markdown,
                         unclaimed_reference_numbers, write_csv)
 
 SCORECARD_DIR = REPO_ROOT / "reference" / "scorecard"
@@ -180,11 +180,18 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
                    f'<td>{e(run.run.get("data_root") or "")}</td><td>{e(run.run.get("git_commit") or "")}</td>'
                    f'<td>{e(run.detail)}</td></tr>')
     out.append("</tbody></table>")
-    if unclaimed:
-        out.append(f'<details><summary>Report numbers that no scorecard row claims yet ({len(unclaimed)}): '
-                   'not yet — no chapter measures them so far</summary><table class="sc"><thead><tr>'
+    results = [(k, v) for k, v in unclaimed if not is_setting(k)]
+    settings = [(k, v) for k, v in unclaimed if is_setting(k)]
+    for summary_text, items in (
+            (f"Report results that no scorecard row claims yet ({len(results)}): not yet — no chapter "
+             "measures them so far", results),
+            (f"Report settings ({len(settings)}): inputs of the report's runs (learning rates, batch sizes, "
+             "...), copied through params/ rather than measured", settings)):
+        if not items:
+            continue
+        out.append(f'<details><summary>{e(summary_text)}</summary><table class="sc"><thead><tr>'
                    '<th>reference key</th><th>report</th></tr></thead><tbody>')
-        out += [f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt(v))}</td></tr>' for k, v in unclaimed]
+        out += [f'<tr><td><code>{e(k)}</code></td><td class="num">{e(fmt(v))}</td></tr>' for k, v in items]
         out.append("</tbody></table></details>")
     return "\n".join(out)
 

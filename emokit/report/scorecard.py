@@ -297,6 +297,17 @@ def unclaimed_reference_numbers(rows: list[ScoreRow], reference: dict[str, Any])
     return out
 
 
+# Keys of reference_numbers.yaml that hold the report's *settings* (inputs of a run, e.g. a learning
+# rate), not results: listed apart, since a run copies them through params/ rather than measuring them.
+SETTING_WORDS = {"stage", "lr", "learning_rate", "weight_decay", "epochs", "batch", "batch_size", "grad_accum",
+                 "warmup", "max_len", "seed", "label_smoothing", "grid_step", "input_shape", "projection_dim",
+                 "aux_loss_weight", "regularisation_change", "feature_dims", "frames_per_video", "vision_dim"}
+
+
+def is_setting(key: str) -> bool:
+    return any(tok in SETTING_WORDS for tok in re.findall(r"[A-Za-z_][\w-]*", strip_comment(key)))
+
+
 def _norm_key(key: str) -> str:
     return re.sub(r"\[['\"]([^'\"]+)['\"]\]", r'["\1"]', strip_comment(key))
 
@@ -342,8 +353,12 @@ def to_markdown(rows: list[ScoreRow], runs: dict[str, ChapterRun],
         lines.append("| " + " | ".join(_md_cell(x) for x in (
             ch, run.state, run.profile or "", fmt(run.run.get("wall_time_s")), run.run.get("data_root") or "",
             run.detail)) + " |")
-    if unclaimed:
-        lines += ["", f"## Report numbers without a scorecard row yet ({len(unclaimed)})", "",
-                  "| reference key | report |", "|---|---|"]
-        lines += [f"| `{_md_cell(k)}` | {_md_cell(fmt(v))} |" for k, v in unclaimed]
+    results = [(k, v) for k, v in unclaimed if not is_setting(k)]
+    settings = [(k, v) for k, v in unclaimed if is_setting(k)]
+    for title, items in ((f"Report results without a scorecard row yet ({len(results)}): not yet", results),
+                         (f"Report settings (run inputs, copied through params/, not measured) ({len(settings)})",
+                          settings)):
+        if items:
+            lines += ["", f"## {title}", "", "| reference key | report |", "|---|---|"]
+            lines += [f"| `{_md_cell(k)}` | {_md_cell(fmt(v))} |" for k, v in items]
     return "\n".join(lines) + "\n"
