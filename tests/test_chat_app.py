@@ -126,3 +126,11 @@ def test_pick_inputs_prefers_held_out(tmp_path):
         f"input,label,source,group,split\n{face},Happy,fer2013,g1,test\n/nonexistent.jpg,Sad,fer2013,g2,test\n{face},Sad,fer2013,g3,train\n")
     out = demo.pick_inputs(tmp_path, n_faces=2, n_audio=0)
     assert out["faces"] == [str(face)] and out["held_out"]["faces"] is True
+
+
+def test_warm_up_loads_models_in_background(tmp_path):
+    seen = []
+    s = ChatSession(analyze=None, transcribe=lambda a: seen.append(getattr(a, "shape", None)) or "", use_llm=False)
+    app = chat_app.ChatApp(session=s, live=_live, media=False, workdir=tmp_path)
+    app.warm_up().join(timeout=10)
+    assert seen == [(8000,)] and app._live is _live   # an injected backend is kept

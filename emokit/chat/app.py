@@ -366,6 +366,29 @@ class ChatApp:
         greeting = self.session.set_persona(self.session.persona, self.session.custom_persona) or ""
         self._add_assistant(greeting, self.session.greetings[-1]["source"])
 
+    def warm_up(self) -> threading.Thread:
+        """Load the live vision backend and the speech-to-text model in the background, so the first
+        frame and the first spoken turn do not wait for them (failures only leave a log line)."""
+        def work():
+            try:
+                if self._live is None:
+                    from ..vision import LiveAnalyzer
+
+                    self._live = LiveAnalyzer().process
+            except Exception as exc:  # noqa: BLE001
+                log.warning("warm-up: live vision unavailable: %s", exc)
+            try:
+                if self.session.transcribe is not None:
+                    import numpy as np
+
+                    self.session.transcribe(np.zeros(8000, dtype=np.float32))
+            except Exception as exc:  # noqa: BLE001
+                log.warning("warm-up: speech-to-text unavailable: %s", exc)
+
+        t = threading.Thread(target=work, name="emokit-chat-warmup", daemon=True)
+        t.start()
+        return t
+
     # -- media (ipywebrtc + anywidget) ------------------------------------------------------------
     def _build_media(self, W) -> None:
         from ipywebrtc import AudioRecorder, CameraStream, ImageRecorder
