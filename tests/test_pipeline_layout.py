@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,8 @@ def test_source_notebook_is_clean_and_parameterised(chapter):
     assert len(tagged) == 1, f"notebooks/{chapter}.ipynb: needs exactly one cell tagged 'parameters'"
     src = tagged[0].source
     for name in ("params", "out_dir", "artifacts_root"):
-        assert f"{name} =" in src, f"notebooks/{chapter}.ipynb: parameters cell does not define {name}"
+        assert re.search(rf"^{name}\s*=", src, flags=re.M), \
+            f"notebooks/{chapter}.ipynb: parameters cell does not define {name}"
     later = "\n".join(c.source for c in nb.cells[nb.cells.index(tagged[0]) + 1:] if c.cell_type == "code")
     assert f'load_params("{chapter}")' in later or f"load_params('{chapter}')" in later, \
         f"notebooks/{chapter}.ipynb: should fall back to load_params({chapter!r}) after the parameters cell"
