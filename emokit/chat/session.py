@@ -170,7 +170,9 @@ class ChatSession:
             perception = empty_perception("perception disabled")
             notes.append("perception disabled")
         else:
-            perception = self._perceive(face, audio, user_text or None, notes)
+            # "" (not None) once we have transcribed: fusion would otherwise transcribe the recording again
+            text_arg = user_text if (user_text or (audio and self.transcribe is not None)) else None
+            perception = self._perceive(face, audio, text_arg, notes)
         if transcript and not perception.get("transcript"):
             perception["transcript"] = transcript
         timings["analyze_s"] = time.perf_counter() - t0
@@ -228,7 +230,7 @@ class ChatSession:
         import itertools
 
         given = {"face": face, "audio": audio, "text": text}
-        names = [n for n in ("text", "face", "audio") if given[n]]   # kept longest: text, then face
+        names = [n for n in ("text", "face", "audio") if given[n] is not None]   # kept longest: text, then face
         attempts = []
         for k in range(len(names), 0, -1):
             for keep in itertools.combinations(names, k):
