@@ -165,7 +165,7 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
             f'<tr id="row-{e(r.id)}"><td>{e(r.what)}{key}</td><td class="num">{e(fmt(r.reference))}</td>'
             f'<td class="num">{e(r.display_value)}</td>'
             f'<td class="num">{e(diff)}</td><td>{_status_badge(r.status)}</td><td>{e(r.profile or "")}</td>'
-            f'<td>{e(data)}</td><td>{e(r.note)}{check}</td></tr>')
+            f'<td>{e(data)}</td><td>{"" if r.value is None and r.status == "not yet" else e(r.note)}{check}</td></tr>')
     out.append("</tbody></table>")
     out.append('<h3 id="chapters-status">Chapters of this run</h3><table class="sc"><thead><tr><th>chapter</th>'
                '<th>state</th><th>profile</th><th>wall time (s)</th><th>data root</th><th>commit</th>'
