@@ -213,3 +213,15 @@ def test_read_ekman_keeps_multilabel_rows(tmp_path):
     assert y.shape == (3, 7) and y.sum() == 4
     recs, _ = __import__("emokit.data.readers", fromlist=["x"]).read_goemotions(tmp_path, "test")
     assert [r.label for r in recs] == ["Neutral"]  # the report's cleaning drops the multi-label rows
+
+
+def test_class_weights():
+    from emokit.text.train import class_weights
+
+    labels = ["Happy"] * 8 + ["Sad"] * 2
+    assert class_weights(labels, None) is None
+    w = class_weights(labels, "balanced")
+    assert w[0] == pytest.approx(10 / (2 * 8)) and w[1] == pytest.approx(10 / (2 * 2)) and w[2] == 1.0
+    assert class_weights(labels, "sqrt_balanced")[1] == pytest.approx((10 / 4) ** 0.5)
+    with pytest.raises(ValueError):
+        class_weights(labels, "bogus")

@@ -169,7 +169,23 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
         train_sampling_strategy=stage.get("sampling", "random"),
         torch_compile=bool(stage.get("torch_compile", False)),
     )
-    trainer = Trainer(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val,
+    trainer_cls = Trainer
+    weights = class_weights([r.label for r in train_records], stage.get("class_weight"))
+    if weights is not None:
+        wt = torch.tensor(weights, dtype=torch.float32)
+
+        class _WeightedTrainer(Trainer):
+            """Cross-entropy with per-class weights (rare classes count more)."""
+
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                labels = inputs.pop("labels")
+                outputs = model(**inputs)
+                logits = outputs.logits.float()
+                loss = torch.nn.functional.cross_entropy(logits, labels, weight=wt.to(logits.device))
+                return (loss, outputs) if return_outputs else loss
+
+        trainer_cls = _WeightedTrainer
+    trainer = trainer_cls(model=model, args=args, train_dataset=ds_train, eval_dataset=ds_val,
                       data_collator=DataCollatorWithPadding(tok, pad_to_multiple_of=8 if gpu else None),
                       compute_metrics=_compute_metrics)
     t0 = time.time()
@@ -215,6 +231,21 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
     except OSError:
         pass
     return TrainResult(name, work, wall, card["train_samples_per_s"], history, card)
+
+
+def class_weights(labels: Sequence[str], mode: str | None) -> list[float] | None:
+    """Per-class loss weights in LABELS7 order: ``balanced`` = N / (K n_c), ``sqrt_balanced`` = its
+    square root (milder), None = unweighted (the report's runs). Classes absent from ``labels`` get 1."""
+    if not mode:
+        return None
+    if mode not in ("balanced", "sqrt_balanced"):
+        raise ValueError(f"class_weight must be balanced, sqrt_balanced or null, got {mode!r}")
+    from collections import Counter
+
+    c = Counter(labels)
+    k = len([l for l in LABELS7 if c[l]])
+    w = [len(labels) / (k * c[l]) if c[l] else 1.0 for l in LABELS7]
+    return [x ** 0.5 for x in w] if mode == "sqrt_balanced" else w
 
 
 def update_card(path: Path, **fields: Any) -> dict:
