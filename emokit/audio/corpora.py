@@ -23,7 +23,8 @@ from ..types import Record
 def load_corpora(names: list[str], root: Path, max_per_speaker: int | None = None) -> tuple[list[Record], dict]:
     """Read the named corpora (keys of :data:`emokit.data.CORPORA`); audio path in ``input``.
 
-    ``max_per_speaker`` keeps the first N clips per speaker (per label round-robin), for smoke runs.
+    ``max_per_speaker`` keeps N clips per speaker (labels round-robin, starting at a different label
+    for each speaker so every class appears), for smoke runs.
     Returns the records and ``{corpus: mapping summary}``.
     """
     from ..data import read_corpus
@@ -49,12 +50,12 @@ def _limit(recs: list[Record], n: int) -> list[Record]:
     for r in recs:
         by.setdefault(r.group, []).append(r)
     out = []
-    for g in sorted(by):
+    for gi, g in enumerate(sorted(by)):
         rs = sorted(by[g], key=lambda r: (LABELS7.index(r.label), r.input))
         labels = {}
         for r in rs:
             labels.setdefault(r.label, []).append(r)
-        picked, k = [], 0
+        picked, k = [], gi  # start at a different class per speaker so all classes appear
         while len(picked) < n and any(labels.values()):
             lab = list(labels)[k % len(labels)]
             if labels[lab]:

@@ -166,8 +166,14 @@ def run_grid(params: dict, data: AudioData, progress: bool = True) -> list[dict]
         spec = {"arch": "v3", "arch_params": g["arch_params"],
                 "train": {**g.get("train", {}), "lr": lr, "batch_size": bs, "label_smoothing": ls}}
         r = train_crnn(f"grid_{lr:g}_{bs}_{ls:g}", spec, params, data, Path("."), save=False)
+        losses = [h["train_loss"] for h in r["history"]]
+        drop = 1 - losses[-1] / losses[0] if len(losses) > 1 and losses[0] > 0 else 0.0
         rows.append({"lr": lr, "batch_size": bs, "label_smoothing": ls, "best_val_accuracy": r["best_val_accuracy"],
-                     "best_epoch": r["best_epoch"], "epochs_run": len(r["history"]), "collapsed": r["collapsed"],
+                     "best_epoch": r["best_epoch"], "epochs_run": len(r["history"]),
+                     # one class predicted AND the training loss did not fall (>= 5%): diverged/stuck, the
+                     # report's 25.63% cells; one class with a falling loss is only "not trained enough yet"
+                     "one_class": r["collapsed"], "train_loss_drop": drop,
+                     "collapsed": bool(r["collapsed"] and drop < params.get("collapse_min_loss_drop", 0.05)),
                      "val_pred_counts": r["val_pred_counts"],
                      "majority_share": max(r["val_pred_counts"]) / max(sum(r["val_pred_counts"]), 1),
                      "test_accuracy": r["metrics"]["test.accuracy"], "wall_s": r["wall_s"],
