@@ -134,7 +134,7 @@ def test_scorecard_files(fake_run):
     assert rows["vision.claim"]["status"] == "failed"
     assert rows["fusion.f1"]["status"] == "not run"
     md = (fake_run["out"] / "scorecard.md").read_text(encoding="utf-8")
-    assert "| GoEmotions single-label rows | 18,098 | 17,000 | -1098 | measured |" in md
+    assert "| GoEmotions single-label rows | 18,098 | 17,000 | -1,098 | measured |" in md
     assert "not yet — needs fusion" in md and "| 04_late_fusion | not run |" in md
     assert "| 02_text | incomplete |" in md and "no run.json" in md
     js = json.loads((fake_run["out"] / "scorecard.json").read_text())

@@ -22,7 +22,7 @@ import yaml
 
 from ..config import REPO_ROOT, artifacts_root
 from ..pipeline import CHAPTERS
-from .scorecard import (ChapterRun, ScoreRow, fmt, is_setting, load_chapter, load_rows, score, to_markdown,
+from .scorecard import (ChapterRun, ScoreRow, fmt, fmt_diff, is_setting, load_chapter, load_rows, score, to_markdown,
                         unclaimed_reference_numbers, write_csv)
 
 SCORECARD_DIR = REPO_ROOT / "reference" / "scorecard"
@@ -156,7 +156,7 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
             current = r.chapter
             out.append(f'<tr class="grp"><th colspan="8"><a href="#ch-{e(r.chapter)}">{e(r.chapter)}</a> — '
                        f'{e(TITLES.get(r.chapter, r.chapter))}</th></tr>')
-        diff = "" if r.difference is None else f"{r.difference:+.4g}" + (
+        diff = "" if r.difference is None else fmt_diff(r.difference) + (
             f" ({r.relative:+.1%})" if r.relative is not None else "")
         data = r.data or (r.data_root or "")
         check = f'<div class="refcheck">reference check: {e(r.reference_check)}</div>' if r.reference_check else ""

@@ -107,6 +107,15 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+def fmt_diff(d: float | None) -> str:
+    """Signed difference: counts with thousands separators, fractions with 4 significant digits."""
+    if d is None:
+        return ""
+    if abs(d) >= 1000 or (d == int(d) and abs(d) >= 10):
+        return f"{d:+,.0f}"
+    return f"{d:+.4g}"
+
+
 # ---------------------------------------------------------------- reference numbers
 _TOKEN = re.compile(r"""\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[["']([^"']+)["']\]""")
 
@@ -341,7 +350,7 @@ def to_markdown(rows: list[ScoreRow], runs: dict[str, ChapterRun],
              "| what | report | this run | difference | status | profile | data | note |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        diff = "" if r.difference is None else f"{r.difference:+.4g}"
+        diff = fmt_diff(r.difference)
         data = r.data or (r.data_root or "")
         note = r.note + (f" [reference check: {r.reference_check}]" if r.reference_check else "")
         lines.append("| " + " | ".join(_md_cell(x) for x in (
