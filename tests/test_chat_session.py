@@ -250,3 +250,14 @@ def test_offline_replies_follow_the_users_language():
     r = s.turn(text="我最近总是睡不好，很累").reply
     assert any("\u4e00" <= c <= "\u9fff" for c in r) and r.endswith("？") and "难过" in r   # fused Sad
     assert s.turn(text="嗯").reply.startswith("我能感受到") and "「嗯」" in s.turns[-1].reply
+
+
+def test_offline_tone_follows_the_face_when_it_disagrees_with_fusion():
+    def analyze(face=None, audio=None, text=None):
+        d = fake_analyze(face=face, audio=audio, text=text)
+        d["modalities"]["face"]["probabilities"] = onehot("Angry", 0.8)
+        d["modalities"]["face"]["label"] = "Angry"
+        return d                                   # fused says Happy, face says Angry
+    s = ChatSession(persona="daily_chat", analyze=analyze, transcribe=lambda a: "hello", use_llm=False)
+    r = s.turn(text="hi", face="f.png", audio="a.wav").reply
+    assert "steaming" in r and "grin" not in r     # the Angry acknowledgement, not the Happy one

@@ -168,15 +168,19 @@ def respond(message: str, persona: str, perception: Mapping[str, Any] | None = N
     """One offline reply. Always ends with an open question."""
     key = persona if (persona in PERSONAS or persona == USER_DEFINED) else "daily_chat"
     p = perception or {}
+    # the perception world view: the face (high reliability) decides the tone when it is there,
+    # else the fused estimate
+    face_now = (p.get("modalities") or {}).get("face") or {}
+    felt = face_now.get("label") if face_now.get("status") == "ok" and face_now.get("label") else p.get("top")
     if message and _is_zh(message):
-        return _respond_zh(message.strip(), key, p.get("top"), turn)
-    top = p.get("top") or "Neutral"
+        return _respond_zh(message.strip(), key, felt, turn)
+    top = felt or "Neutral"
     ack_table = _ACK.get(key, _ACK["counselling_rogerian"])
     parts: list[str] = []
     msg = (message or "").strip()
     if not msg:
         parts.append(_SILENT)
-    if p.get("top"):
+    if felt:
         parts.append(ack_table.get(top, ack_table["Neutral"]))
     mods = p.get("modalities") or {}
     face, audio = mods.get("face") or {}, mods.get("audio") or {}
