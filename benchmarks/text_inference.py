@@ -123,6 +123,8 @@ def main() -> None:
                          "stage-2 checkpoint (full profile)"}
         res["models"]["roberta_large_sized"] = entry
         print(json.dumps(entry, indent=1))
+    # the CPU is shared: the load at the end tells how much other jobs inflated the figures
+    res["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(res, indent=2))
     print("wrote", OUT)
