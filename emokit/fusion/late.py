@@ -266,7 +266,7 @@ def _numba_kernel():
             cc = n_cls * n_cls
             diff = np.zeros((g_all, cc), dtype=np.int64)
             for r in numba.prange(row_start.shape[0]):
-                g0 = row_start[r]
+                g0 = row_start[r]  # rows come longest/shortest alternately: balanced threads
                 g1 = row_end[r]
                 base = np.zeros(n_cls)
                 for i in range(n):
@@ -341,6 +341,10 @@ def grid_search(probs: Mapping[str, np.ndarray], labels: np.ndarray, step: float
         rows = np.flatnonzero(np.r_[True, (np.diff(grid[:, :-2], axis=0) != 0).any(axis=1)]) \
             if len(mods) > 2 else np.array([0])
         row_end = np.r_[rows[1:], len(grid)]
+        # rows shrink along the simplex: interleave long and short ones so that numba's static
+        # split of the row loop gives each thread the same amount of work
+        inter = np.ravel(np.column_stack([np.arange(len(rows)), np.arange(len(rows))[::-1]]))[:len(rows)]
+        rows, row_end = rows[inter], row_end[inter]
         cms = kernel(stack.astype(np.float64), y, grid, rows, row_end, order, n_cand)
         used = "numba"
     else:
