@@ -34,10 +34,10 @@ from benchmarks.run_all import machine_info  # noqa: E402
 def _stats(xs):
     xs = sorted(xs)
     return {"median_ms": round(statistics.median(xs) * 1000, 2), "p90_ms": round(xs[int(0.9 * (len(xs) - 1))] * 1000, 2),
-            "n": len(xs)}
+            "min_ms": round(xs[0] * 1000, 2), "n": len(xs)}
 
 
-def _time(fn, repeats, warm=2):
+def _time(fn, repeats, warm=5):
     for _ in range(warm):
         fn()
     out = []
