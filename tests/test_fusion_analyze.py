@@ -127,3 +127,21 @@ def test_package_function_survives_repeated_calls(fake):
 
     for _ in range(2):  # a submodule named like the function would replace it after the first call
         assert fusion.analyze(text="x", weights=W).to_dict()["label"] == "Happy"
+
+
+def test_analyze_with_the_real_default_models(shared_data):
+    """Integration: the chapters' default models under artifacts/ (skipped before `dvc repro`)."""
+    from emokit.config import artifacts_dir
+
+    need = [artifacts_dir("02_text") / "models" / "best.json", artifacts_dir("03_audio") / "models" / "best.json"]
+    if not all(p.exists() for p in need):
+        pytest.skip("modality models not trained yet (run `dvc repro 03_audio 02_text`)")
+    face = sorted((shared_data / "fer2013" / "train" / "sad").glob("*.jpg"))[0]
+    voice = sorted((shared_data / "ravdess").glob("Actor_*/03-01-04-*.wav"))[0]
+    d = an.analyze(face=str(face), audio=str(voice), text="I miss her so much.").to_dict()
+    assert d["status"] == "ok" and d["label"] in LABELS7
+    assert abs(sum(d["probabilities"].values()) - 1) < 1e-4
+    assert set(d["modalities"]) <= {"vision", "audio", "text"} and "text" in d["modalities"]
+    for m, p in d["modalities"].items():
+        assert (p["status"] == "ok") == (m not in d["missing"])
+    assert d["latency_ms"]["total"] > 0
