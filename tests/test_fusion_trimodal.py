@@ -82,3 +82,25 @@ def test_caches_compute_once(tmp_path):
     emb = trimodal.cached_embeddings("text", ["x", "y"], lambda xs: np.ones((len(xs), 4)) * len(xs), tmp_path)
     emb2 = trimodal.cached_embeddings("text", ["y", "z"], lambda xs: np.zeros((len(xs), 4)), tmp_path)
     assert emb.shape == (2, 4) and (emb2[0] == 2).all() and (emb2[1] == 0).all()
+
+
+def test_meld_clip_set_full_profile_layout(tmp_path):
+    """Full profile: MELD rows whose MELD.Raw clip exists; dev -> val, clip is both face and voice."""
+    cols = "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime"
+    csvdir = tmp_path / "meld" / "csv"
+    csvdir.mkdir(parents=True)
+    clips = {}
+    for split, fname in (("dev", "dev_sent_emo.csv"), ("test", "test_sent_emo.csv")):
+        rows = [cols, "1,Oh my God!,Rachel,surprise,positive,0,0,1,1,0,1", "2,Fine.,Ross,neutral,neutral,0,1,1,1,1,2",
+                "3,Get out.,Monica,anger,negative,1,0,1,1,2,3"]
+        (csvdir / fname).write_text("\n".join(rows) + "\n", encoding="utf-8")
+        clips[split] = tmp_path / f"clips_{split}"
+        clips[split].mkdir()
+        for d, u in ((0, 0), (1, 0)):  # dia0_utt1 has no clip: left out
+            (clips[split] / f"dia{d}_utt{u}.mp4").write_bytes(b"")
+    df = trimodal.meld_clip_set(tmp_path, clips)
+    assert len(df) == 4 and set(df["split"]) == {"val", "test"}
+    assert (df["vision"] == df["audio"]).all() and df["vision"].str.endswith(".mp4").all()
+    assert list(df["label"][:2]) == ["Surprise", "Angry"] and df["sentiment"][0] == "Positive"
+    with pytest.raises(KeyError, match="train"):
+        trimodal.meld_clip_set(tmp_path, clips, splits=("train", "test"))
