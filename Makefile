@@ -12,7 +12,10 @@ env:
 ## Build the demo report: every chapter through DVC + papermill, then the HTML report.
 report: env
 	@[ -d .dvc ] || dvc init -q
-	@python -m emokit.config   # says what is missing (data root, profile) before any stage runs
+	@# Say what is missing before any stage runs; with no data root, fetch the openly downloadable
+	@# sets (GoEmotions, MELD CSVs, RAVDESS, EmoDB) when online: offline this fails fast, saying why.
+	@python -m emokit.config || { echo "==> no data: trying 'python -m emokit data fetch' (needs internet)" >&2; \
+	  python -m emokit data fetch && python -m emokit.config; } || exit 2
 	@dvc repro || { echo; echo "dvc repro failed (see above); building a partial report that shows which chapters failed" >&2; \
 	  python -m emokit.report build >/dev/null && echo "Partial report: $(CURDIR)/artifacts/report/index.html"; exit 1; }
 	@echo; echo "Report: $(CURDIR)/artifacts/report/index.html"
