@@ -40,15 +40,21 @@ def machine_info() -> dict:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
+    info = {"nproc": os.cpu_count(), "cpu_model": cpu, "mem_gb": mem_gb, "python": platform.python_version(),
+            "platform": platform.platform(), "torch": None,
+            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         import torch
 
-        torch_version = torch.__version__
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
     except ImportError:
-        torch_version = None
-    return {"nproc": os.cpu_count(), "cpu_model": cpu, "mem_gb": mem_gb, "python": platform.python_version(),
-            "platform": platform.platform(), "torch": torch_version,
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+        pass
+    return info
 
 
 def _has_gpu() -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,18 +27,11 @@ sys.path.insert(0, str(REPO))
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
+    from benchmarks.run_all import machine_info
 
-    return {"nproc": os.cpu_count(), "cpu_model": cpu, "torch": torch.__version__,
-            "python": platform.python_version(), "loadavg_1m_at_start": os.getloadavg()[0]}
+    info = machine_info()
+    info["loadavg_1m_at_start"] = os.getloadavg()[0]
+    return info
 
 
 def make_frames(n: int, seed: int = 0) -> list[np.ndarray]:
