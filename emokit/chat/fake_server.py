@@ -7,6 +7,11 @@ per request, then ``default``:
 - ``"429"`` / ``"500"`` / ``"401"`` / ``"404"``: that HTTP error with an OpenAI-style error body
 - ``"slow"``: sleeps ``slow_s`` before answering (client timeouts)
 - ``"cut"``: streams a few chunks, then drops the connection mid-body (no final chunk, no [DONE])
+- ``"hang"``: reads the request and never answers (until the server stops)
+- ``"trickle"``: streams one word every ``trickle_s`` seconds, ``trickle_words`` of them
+- ``"huge"``: streams a reply of ``huge_chars`` characters, ignoring ``max_tokens``
+- ``"echo_headers"``: a 400 whose error message echoes every request header, Authorization included
+  (a misconfigured proxy: the key-leak test)
 
 The reply text is ``reply_fn(messages)`` (default: a short echo ending with a question). It binds an
 ephemeral port, serves from a daemon thread, records each request (headers minus Authorization, plus
@@ -33,7 +38,8 @@ def echo_reply(messages: list[dict[str, Any]]) -> str:
 class FakeOpenAIServer:
     def __init__(self, script: Iterable[str] = (), default: str = "ok", reply_fn: ReplyFn = echo_reply,
                  expect_key: str | None = None, slow_s: float = 2.0, chunk_words: int = 3,
-                 chunk_delay_s: float = 0.0, lifetime_s: float = 120.0):
+                 chunk_delay_s: float = 0.0, lifetime_s: float = 120.0, trickle_s: float = 20.0,
+                 trickle_words: int = 50, huge_chars: int = 5_000_000):
         self.script = list(script)
         self.default = default
         self.reply_fn = reply_fn
@@ -42,6 +48,10 @@ class FakeOpenAIServer:
         self.chunk_words = chunk_words
         self.chunk_delay_s = chunk_delay_s
         self.lifetime_s = lifetime_s
+        self.trickle_s = trickle_s
+        self.trickle_words = trickle_words
+        self.huge_chars = huge_chars
+        self.stopped = threading.Event()
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -59,7 +69,7 @@ class FakeOpenAIServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         t = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         t.start()
@@ -71,6 +81,7 @@ class FakeOpenAIServer:
         return self
 
     def stop(self) -> None:
+        self.stopped.set()
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
@@ -87,6 +98,11 @@ class FakeOpenAIServer:
     def next_behaviour(self) -> str:
         with self._lock:
             return self.script.pop(0) if self.script else self.default
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:  # clients that hang up are normal here
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -136,9 +152,19 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": "0"} if status == 429 else None
             etype = {429: "rate_limit_error", 401: "authentication_error", 404: "not_found"}.get(status, "server_error")
             return self._error(status, f"scripted {status}", etype, headers)
+        if behaviour == "echo_headers":
+            echoed = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
+            return self._error(400, f"bad request, headers were: {echoed}", "invalid_request_error")
+        if behaviour == "hang":
+            owner.stopped.wait(owner.lifetime_s)
+            return
         if behaviour == "slow":
             time.sleep(owner.slow_s)
         text = owner.reply_fn(body.get("messages") or [])
+        if behaviour == "huge":
+            text = ("la " * (owner.huge_chars // 3 + 1))[: owner.huge_chars]
+        elif behaviour == "trickle":
+            text = " ".join(f"w{i}" for i in range(owner.trickle_words))
         model = body.get("model", "fake-model")
         if not body.get("stream"):
             return self._json(200, {
@@ -150,9 +176,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        step = 1 if behaviour == "trickle" else (4096 if behaviour == "huge" else owner.chunk_words)
         words = text.split(" ")
-        pieces = [" ".join(words[i:i + owner.chunk_words]) + (" " if i + owner.chunk_words < len(words) else "")
-                  for i in range(0, len(words), owner.chunk_words)]
+        pieces = [" ".join(words[i:i + step]) + (" " if i + step < len(words) else "")
+                  for i in range(0, len(words), step)]
+        delay = owner.trickle_s if behaviour == "trickle" else owner.chunk_delay_s
         cut_after = max(1, len(pieces) // 2) if behaviour == "cut" else None
         try:
             self._chunk(_sse(model, {"role": "assistant", "content": ""}, None))
@@ -166,8 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 self._chunk(_sse(model, {"content": piece}, None))
-                if owner.chunk_delay_s:
-                    time.sleep(owner.chunk_delay_s)
+                if delay and owner.stopped.wait(delay):
+                    return
             self._chunk(_sse(model, {}, "stop"))
             self._chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")

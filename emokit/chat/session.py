@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from . import offline, prompts, safety
 from .llm import LLMError, LLMService
+from .redact import redact, redact_obj
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +191,12 @@ class ChatSession:
             try:
                 r = self.llm.chat(self.system_prompt(safety_alert=check.triggered), self.history, user_msg,
                                   on_token=on_token)
-                reply_text, source, interrupted = r.text, "llm", r.interrupted
+                reply_text, source, interrupted = redact(r.text, self._secrets()), "llm", r.interrupted
                 if r.interrupted:
                     llm_error = r.error or "stream interrupted"
                     notes.append("the LLM reply was cut off; the part that arrived is kept")
             except LLMError as exc:
-                llm_error = str(exc)
+                llm_error = redact(str(exc), self._secrets())
                 notes.append(f"LLM unavailable this turn ({exc.kind}): offline responder used")
                 source = "offline-fallback"
         if not reply_text.strip():
@@ -258,7 +259,15 @@ class ChatSession:
         return empty_perception(f"perception failed: {why}")
 
     # -- transcripts ------------------------------------------------------------------------------
+    def _secrets(self) -> list[str]:
+        key = getattr(self.llm, "_api_key", None)
+        return [key] if key else []
+
     def to_dict(self) -> dict[str, Any]:
+        """The whole conversation, with any key or bearer token redacted (it is written to files)."""
+        return redact_obj(self._to_dict(), self._secrets())
+
+    def _to_dict(self) -> dict[str, Any]:
         return {"persona": self.persona, "custom_persona": self.custom_persona,
                 "responder": "llm" if self.llm_active else "offline",
                 "responder_label": self.responder_label,
@@ -268,7 +277,9 @@ class ChatSession:
 
     def restore(self, d: dict[str, Any]) -> "ChatSession":
         """Continue a conversation saved by :meth:`to_dict` / :meth:`transcript_json` (the CLI's
-        ``--session FILE``): persona, LLM history, greetings and turns."""
+        ``--session FILE``): persona, LLM history, greetings and turns. Raises ``ValueError`` saying
+        what is wrong when ``d`` is not such a conversation (a JSON list, ``null``, a number ...)."""
+        _check_saved(d)
         self.persona = d.get("persona") or self.persona
         self.custom_persona = d.get("custom_persona")
         self.history = [dict(m) for m in d.get("history") or [] if m.get("role") in ("user", "assistant")]
@@ -281,6 +292,9 @@ class ChatSession:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str)
 
     def transcript_markdown(self) -> str:
+        return redact(self._transcript_markdown(), self._secrets())
+
+    def _transcript_markdown(self) -> str:
         lines = ["# Empathic chat transcript", "",
                  f"- responder: {self.responder_label}", f"- persona at end: {self.persona}", ""]
         for g in self.greetings:
@@ -310,6 +324,34 @@ class ChatSession:
         md.write_text(self.transcript_markdown(), encoding="utf-8")
         js.write_text(self.transcript_json(), encoding="utf-8")
         return {"markdown": md, "json": js}
+
+
+def _check_saved(d: Any) -> None:
+    """A saved session must be a JSON object whose parts have the types :meth:`ChatSession.to_dict` writes."""
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object (a saved chat session), got {_json_type(d)}")
+    for key, typ, what in (("history", list, "a list"), ("greetings", list, "a list"), ("turns", list, "a list"),
+                           ("persona", str, "a string"), ("custom_persona", str, "a string")):
+        if d.get(key) is not None and not isinstance(d[key], typ):
+            raise ValueError(f"'{key}' must be {what}, got {_json_type(d[key])}")
+    for key in ("history", "turns", "greetings"):
+        bad = [i for i, x in enumerate(d.get(key) or []) if not isinstance(x, dict)]
+        if bad:
+            raise ValueError(f"'{key}' item {bad[0]} is not an object")
+    if d.get("persona") and d["persona"] not in prompts.persona_keys():
+        raise ValueError(f"unknown persona {d['persona']!r}; one of {prompts.persona_keys()}")
+    for i, t in enumerate(d.get("turns") or []):
+        missing = [f.name for f in Turn.__dataclass_fields__.values()
+                   if f.default is MISSING and f.default_factory is MISSING and f.name not in t]
+        if missing:
+            raise ValueError(f"turn {i} lacks {', '.join(missing)}")
+
+
+def _json_type(x: Any) -> str:
+    if x is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(x), type(x).__name__)
 
 
 def _brief(exc: Exception) -> str:
