@@ -133,7 +133,8 @@ def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110, show: bool 
     if show and _in_kernel():
         from IPython.display import Image, display
 
-        display(Image(filename=str(path)))
+        # the report uses it as the image's alt text
+        display(Image(filename=str(path)), metadata={"image/png": {"alt": figure_alt(fig, name)}})
         try:
             import matplotlib.pyplot as plt
 
@@ -141,6 +142,21 @@ def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110, show: bool 
         except Exception:  # noqa: BLE001 - a figure pyplot does not manage needs no closing
             pass
     return path
+
+
+def figure_alt(fig, name: str) -> str:
+    """What a figure shows, in words, from its titles (suptitle, then each axes' title): the alt text of
+    its image in the notebook and the report. Falls back on the file name."""
+    titles = []
+    sup = getattr(fig, "_suptitle", None)
+    if sup is not None and sup.get_text().strip():
+        titles.append(sup.get_text().strip())
+    for ax in getattr(fig, "axes", []):
+        t = ax.get_title().strip() or ax.get_title(loc="left").strip()
+        if t and t not in titles:
+            titles.append(t)
+    text = "; ".join(titles[:6]) or name.replace("_", " ")
+    return f"Figure: {' '.join(text.split())}"
 
 
 def _in_kernel() -> bool:

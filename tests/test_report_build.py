@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,130 @@ def test_cli_build(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("index.html")
     assert (tmp_path / "r" / "scorecard.csv").exists()
+
+
+# the usual payloads: event handlers, iframe srcdoc, javascript: URLs, SVG, forms, styles, meta refresh
+PAYLOADS = [
+    '<img src=x onerror="alert(1)">', '<svg onload=alert(1)><circle r=1></svg>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>', '<a href="javascript:alert(1)">click</a>',
+    '<body onload=alert(1)>', '<details open ontoggle=alert(1)>x</details>',
+    '<form action="https://evil.example/"><input name=p></form>', '<object data="x.swf"></object>',
+    '<meta http-equiv="refresh" content="0;url=https://evil.example/">',
+    '<div style="background:url(javascript:alert(1))" onmouseover="alert(1)">hover</div>',
+    '<style>body{display:none}</style>', '<math><maction actiontype="statusline" xlink:href="javascript:alert(1)">m',
+    '"><script>alert(1)</script>', '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
+]
+FORBIDDEN_TAGS = {"script", "iframe", "svg", "object", "embed", "form", "meta", "math", "style", "link", "base",
+                  "frame", "frameset", "template", "noscript", "button", "textarea", "select"}
+
+
+def _dangerous(fragment: str) -> list[str]:
+    """What a browser would run or fetch in ``fragment``, parsed as HTML (escaped text does not count)."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag in FORBIDDEN_TAGS:
+                found.append(f"<{tag}>")
+            for k, v in attrs:
+                v = (v or "").strip().lower()
+                if k.startswith("on") or k in ("srcdoc", "formaction", "xlink:href", "action"):
+                    found.append(f"{tag}@{k}")
+                elif k in ("href", "src") and (v.startswith(("javascript:", "vbscript:", "data:text"))
+                                               or (k == "src" and not v.startswith(("data:image/png", "data:image/jpeg")))):
+                    found.append(f"{tag}@{k}={v[:40]}")
+                elif k == "style" and ("url(" in v or "expression(" in v):
+                    found.append(f"{tag}@style={v[:40]}")
+
+    P().feed(fragment)
+    return found
+
+
+def _body(page: str) -> str:
+    return page.split("<body", 1)[1]   # the head holds only the report's own and nbconvert's CSS
+
+
+def test_report_sanitises_notebook_outputs(fake_run):
+    """Payloads in every kind of output a notebook can hold (HTML, Markdown, plain text, a cell's Markdown)
+    reach the page as inert text or not at all; figures, tables, links and headings stay."""
+    nb_path = fake_run["artifacts"] / "00_datasets" / "00_datasets.ipynb"
+    nb = nbformat.read(str(nb_path), as_version=4)
+    joined = "\n".join(PAYLOADS)
+    cell = nbformat.v4.new_code_cell("show()", execution_count=2)
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": joined + "<table><tr><td>kept</td></tr></table>"}),
+        nbformat.v4.new_output("display_data", data={"text/markdown": joined + "\n\n[a link](https://example.org)"}),
+        nbformat.v4.new_output("stream", name="stdout", text=joined),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "PosixPath('/x/artifacts/00_datasets/metrics.json')"},
+                               execution_count=2),
+    ]
+    nb.cells += [nbformat.v4.new_markdown_cell("## Section\n" + joined), cell]
+    nbformat.write(nb, str(nb_path))
+    page = build_report(fake_run["artifacts"], fake_run["out"], scorecard_dir=fake_run["scorecard"]).read_text()
+    body = _body(page)
+    assert len(_dangerous(joined)) >= 12   # the check itself sees the payloads
+    assert _dangerous(body) == []
+    assert external_resources(page) == []
+    assert "<td>kept</td>" in body and 'href="https://example.org"' in body and "data:image/png;base64," in body
+    assert "&lt;img src=x" in body or "&lt;img src=" in body          # the plain-text stream shows it as text
+    assert "PosixPath(" not in page                                      # a cell's echoed Path is not shown
+    assert '<h3 id="Section"' in body or ">Section<" in body
+    # one heading per chapter: the notebook's own "# Tiny chapter" title becomes it, its sections go one down
+    sec = body.split('id="ch-00_datasets"')[1].split("<section")[0]
+    assert sec.count("Tiny chapter") == 1 and 'class="chapter-title">Tiny chapter' in sec and "<h1" not in sec
+
+
+def test_figure_alt_text_and_navigation(fake_run):
+    nb_path = fake_run["artifacts"] / "02_text" / "02_text.ipynb"   # as save_figure displays it
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.cells[1].outputs[0]["metadata"] = {"image/png": {"alt": "Figure: Confusion matrix (test set)"}}
+    nbformat.write(nb, str(nb_path))
+    page = build_report(fake_run["artifacts"], fake_run["out"], scorecard_dir=fake_run["scorecard"]).read_text()
+    alts = re.findall(r'<img[^>]*alt="([^"]*)"', page)
+    # the saved figure's name (00), the section heading (01: no figures/ folder), the figure's own titles (02)
+    assert alts == ["Figure: label distribution", "Figure in “Tiny chapter”",
+                    "Figure: Confusion matrix (test set)"], alts
+    assert "No description has been provided" not in page
+    nav = re.search(r'<nav class="toc"[^>]*>(.*?)</nav>', page, flags=re.S).group(1)
+    assert all(f'href="#ch-{ch}"' in nav for ch in CHAPTERS) and 'href="#top"' in nav
+    assert "position: sticky" in page and page.count("back to the top") >= 2
+    # the scorecard opens with a per-chapter summary; each chapter's rows are folded under it
+    assert page.index('class="sc summary"') < page.index('class="sc-chapter"')
+    assert re.search(r'<details class="sc-chapter" id="sc-00_datasets"><summary>.*?6 rows', page)
+
+
+def test_transcript_text_is_escaped_where_it_is_written(tmp_path):
+    """User and model text in transcript.md renders as text, not markup (nbconvert's Markdown renderer)."""
+    import mistune
+
+    from emokit.chat.session import ChatSession
+
+    s = ChatSession(analyze=None, transcribe=None, use_llm=False)
+    for p in PAYLOADS[:4] + ["![x](https://evil.example/p.png) **b** `c` [l](javascript:alert(1))\n# heading\n1. item"]:
+        s.turn(text=p)
+    s.turns[0].reply = "<img src=x onerror=alert(2)> and ![y](https://evil.example/q.png)"
+    md = s.export(tmp_path)["markdown"].read_text()
+    rendered = mistune.html(md)
+    user_html = rendered.split("Turn 1", 1)[1]
+    assert _dangerous(user_html) == [] and "<img" not in user_html and "<a " not in user_html
+    assert "&lt;img src=x onerror=" in rendered and "<h1>heading" not in rendered
+
+
+def test_figure_alt_comes_from_the_figure_titles():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emokit.pipeline import figure_alt
+
+    fig, axes = plt.subplots(1, 2)
+    fig.suptitle("Recall per class")
+    axes[0].set_title("face\nmodel")
+    assert figure_alt(fig, "recall_per_class") == "Figure: Recall per class; face model"
+    plt.close(fig)
+    fig, _ = plt.subplots()
+    assert figure_alt(fig, "label_distribution") == "Figure: label distribution"
+    plt.close(fig)

@@ -9,8 +9,10 @@ stores the API key: transcripts hold the model name and base URL only.
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import time
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
@@ -295,26 +297,34 @@ class ChatSession:
         return redact(self._transcript_markdown(), self._secrets())
 
     def _transcript_markdown(self) -> str:
+        """The conversation as Markdown. Every piece of user, model and persona text goes through
+        :func:`md_text` (HTML and Markdown syntax escaped), so whatever was said shows as text and never as
+        markup when the transcript is rendered (the chat chapter of the report displays it). Keys are
+        redacted before escaping (an escaped key would no longer match)."""
+        secrets = self._secrets()
+
+        def q(x: Any) -> str:
+            return md_text(redact(str(x or ""), secrets))
         lines = ["# Empathic chat transcript", "",
-                 f"- responder: {self.responder_label}", f"- persona at end: {self.persona}", ""]
+                 f"- responder: {q(self.responder_label)}", f"- persona at end: {q(self.persona)}", ""]
         for g in self.greetings:
             if g["after_turn"] == "0":
-                lines += [f"**Assistant** ({g['persona']}, {g['source']}): {g['text']}", ""]
+                lines += [f"**Assistant** ({q(g['persona'])}, {q(g['source'])}): {q(g['text'])}", ""]
         for t in self.turns:
             p = t.perception
             emo = f"{p['top']} {p['confidence']:.2f}" if p.get("top") and p.get("confidence") is not None else "unknown"
-            lines += [f"## Turn {t.index + 1} - persona `{t.persona}`", ""]
+            lines += [f"## Turn {t.index + 1} - persona {md_code(t.persona)}", ""]
             if t.transcript:
-                lines.append(f"*Speech-to-text:* {t.transcript}  ")
-            lines.append(f"**User** [{emo}]: {t.user_text or '(nothing said)'}  ")
-            lines.append(f"*Perception:* `{prompts.perception_payload(p)}`  ")
+                lines.append(f"*Speech-to-text:* {q(t.transcript)}  ")
+            lines.append(f"**User** \\[{q(emo)}\\]: {q(t.user_text) if t.user_text else '(nothing said)'}  ")
+            lines.append(f"*Perception:* {md_code(prompts.perception_payload(p))}  ")
             if t.notes:
-                lines.append(f"*Notes:* {'; '.join(t.notes)}  ")
+                lines.append(f"*Notes:* {q('; '.join(t.notes))}  ")
             flag = " - SAFETY RESPONSE" if t.safety_triggered else ""
-            lines += ["", f"**Assistant** ({t.source}{flag}):", "", t.reply, ""]
+            lines += ["", f"**Assistant** ({q(t.source)}{flag}):", "", q(t.reply), ""]
             for g in self.greetings:
                 if g["after_turn"] == str(t.index + 1):
-                    lines += [f"**Assistant** (switched to {g['persona']}, {g['source']}): {g['text']}", ""]
+                    lines += [f"**Assistant** (switched to {q(g['persona'])}, {q(g['source'])}): {q(g['text'])}", ""]
         return "\n".join(lines)
 
     def export(self, folder: str | Path, stem: str = "transcript") -> dict[str, Path]:
@@ -352,6 +362,28 @@ def _json_type(x: Any) -> str:
         return "null"
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
             dict: "an object"}.get(type(x), type(x).__name__)
+
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]{}!|~])")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))", flags=re.M)
+
+
+def md_text(text: Any) -> str:
+    """``text`` for a Markdown file, shown literally: HTML escaped (``<``, ``>``, ``&``), inline Markdown
+    (emphasis, code, links and images, tables) and line-start block syntax (headings, quotes, lists)
+    backslash-escaped."""
+    s = html.escape(str(text or ""), quote=False)
+    s = _MD_INLINE.sub(r"\\\1", s)
+    return _MD_LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else
+                                                      m.group(3) + "\\" + m.group(4)), s)
+
+
+def md_code(text: Any) -> str:
+    """``text`` as an inline Markdown code span that no backtick inside it can close early."""
+    s = " ".join(str(text or "").split())
+    longest = max((len(r) for r in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {s} {fence}" if s else "` `"
 
 
 def _brief(exc: Exception) -> str:

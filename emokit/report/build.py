@@ -22,6 +22,7 @@ import yaml
 
 from ..config import REPO_ROOT, artifacts_root
 from ..pipeline import CHAPTERS
+from .sanitize import sanitize_html
 from .scorecard import (ChapterRun, ScoreRow, fmt, fmt_diff, is_setting, load_chapter, load_rows, score, to_markdown,
                         unclaimed_reference_numbers, write_csv)
 
@@ -37,6 +38,9 @@ TITLES = {
     "05_hybrid_fusion": "Hybrid fusion: cross-attention and gating",
     "06_empathic_chat": "Empathic chat",
 }
+
+SHORT_TITLES = {"00_datasets": "Data", "01_vision": "Vision", "02_text": "Text", "03_audio": "Audio",
+                "04_late_fusion": "Late fusion", "05_hybrid_fusion": "Hybrid fusion", "06_empathic_chat": "Chat"}
 
 _STATUS_CLASS = {"reproduced": "ok", "measured": "measured", "not yet": "notyet", "not run": "notrun",
                  "failed": "failed"}
@@ -66,18 +70,40 @@ body.emokit { margin: 0 auto; max-width: 1200px; padding: 0 24px 48px; font-fami
 .emokit section.chapter { border-top: 3px solid #d0d7de; margin-top: 36px; padding-top: 8px; }
 .emokit .chapter-missing { background: #f6f8fa; padding: 12px; border-radius: 6px; }
 .emokit details { margin: 6px 0; }
-.emokit nav.toc a { margin-right: 14px; }
+.emokit nav.toc { position: sticky; top: 0; z-index: 10; background: rgba(255,255,255,0.97);
+  border-bottom: 1px solid #d0d7de; padding: 6px 0; display: flex; flex-wrap: wrap; gap: 4px 14px;
+  font-size: 0.92em; }
+.emokit a { color: #0969da; }
+.emokit nav.toc a { text-decoration: none; white-space: nowrap; }
+.emokit :target, .emokit section.chapter, .emokit #scorecard, .emokit details.sc-chapter { scroll-margin-top: 44px; }
+.emokit h2.chapter-title { display: flex; justify-content: space-between; align-items: baseline; gap: 12px; }
+.emokit a.totop { font-size: 0.55em; font-weight: normal; text-decoration: none; white-space: nowrap; }
+.emokit p.back { font-size: 0.9em; text-align: right; }
+.emokit table.summary { width: auto; }
+.emokit table.summary td.num { min-width: 5em; }
+.emokit details.sc-chapter { border: 1px solid #d0d7de; border-radius: 6px; padding: 2px 8px; }
+.emokit details.sc-chapter > summary { cursor: pointer; padding: 4px 0; }
+.emokit .chapter-body { max-width: 100%; overflow-wrap: anywhere; }
+.emokit .chapter-body img { max-width: 100%; height: auto; }
+.emokit .chapter-body .jp-OutputArea-output { max-width: 100%; overflow-x: auto; }
+.emokit .chapter-body pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.emokit .chapter-body table { display: block; max-width: 100%; overflow-x: auto; }
 .emokit .jp-Notebook { padding: 0; }
 """
 
 
-def _render_notebook(nb_path: Path, with_code: bool) -> tuple[str, str]:
-    """(css, body_html) of one executed notebook; scripts removed, images inline."""
+def _render_notebook(nb_path: Path, with_code: bool) -> tuple[str, str, str | None]:
+    """(css, body_html, title) of one executed notebook: scripts removed, images inline with alt text from
+    the figure, the notebook's own ``# title`` taken out (the chapter heading shows it) and its other
+    headings one level down, raw object reprs dropped."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(nb_path), as_version=4)
     _replace_widgets(nb)
+    _drop_reprs(nb)
+    _alt_text(nb, nb_path.parent / "figures")
+    title = _take_title(nb)
     exporter = HTMLExporter(template_name="lab", exclude_input=not with_code, exclude_input_prompt=True,
                             exclude_output_prompt=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(nb_path.parent),
@@ -86,7 +112,7 @@ def _render_notebook(nb_path: Path, with_code: bool) -> tuple[str, str]:
     css = "\n".join(re.findall(r"<style[^>]*>(.*?)</style>", head, flags=re.S))
     m = re.search(r"<body[^>]*>(.*)</body>", body, flags=re.S)
     inner = m.group(1) if m else body
-    return css, make_offline(inner)
+    return css, make_offline(inner), title
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -98,8 +124,80 @@ def _replace_widgets(nb) -> None:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if WIDGET_MIME in data:
-                out["data"] = {"text/html": '<div class="widget-note">[interactive widget: open the notebook in '
-                                            'JupyterLab or Voila to use it]</div>'}
+                out["data"] = {"text/html": '<div class="widget-note">[interactive widget: it needs a running '
+                                            'kernel, so open the notebook in JupyterLab or Voila to use it]</div>'}
+
+
+# a cell's last expression echoed as a Python object repr: PosixPath('/...'), <Foo object at 0x7f...>
+_REPR = re.compile(r"^\s*(?:(?:Posix|Windows|PurePosix|PureWindows)?Path\((['\"]).*\1\)"
+                   r"|<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>)\s*$", flags=re.S)
+
+
+def _drop_reprs(nb) -> None:
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        cell["outputs"] = [o for o in cell.get("outputs", []) if not (
+            o.get("output_type") == "execute_result" and set(o.get("data", {})) == {"text/plain"}
+            and _REPR.match(o["data"]["text/plain"]))]
+
+
+def _figure_names(figures_dir: Path) -> dict[str, str]:
+    """base64 of each saved figure -> its name, for images displayed without a title."""
+    import base64
+
+    names = {}
+    for f in sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []:
+        names[base64.b64encode(f.read_bytes()).decode()] = f.stem.replace("_", " ")
+    return names
+
+
+def _alt_text(nb, figures_dir: Path) -> None:
+    """Every image output becomes an <img> whose alt says what it shows: the ``alt`` that
+    :func:`emokit.pipeline.save_figure` stores (the figure's titles), else the saved figure's name, else the
+    heading of the section it sits in."""
+    names = None
+    heading = ""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown":
+            hs = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", cell.get("source", ""), flags=re.M)
+            heading = hs[-1] if hs else heading
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            mime = next((m for m in ("image/png", "image/jpeg") if m in data), None)
+            if mime is None or "text/html" in data:
+                continue
+            b64 = "".join(data[mime]) if isinstance(data[mime], list) else str(data[mime])
+            b64 = re.sub(r"\s+", "", b64)
+            alt = ((out.get("metadata") or {}).get(mime) or {}).get("alt")
+            if not alt:
+                if names is None:
+                    names = _figure_names(figures_dir)
+                alt = f"Figure: {names[b64]}" if b64 in names else (f"Figure in “{heading}”" if heading else "Figure")
+            out["data"] = {"text/html": f'<img class="figure" src="data:{mime};base64,{b64}" '
+                                        f'alt="{html.escape(str(alt))}">'}
+
+
+_HEADING = re.compile(r"^(#{1,5})(?=\s)", flags=re.M)
+
+
+def _take_title(nb) -> str | None:
+    """Remove the notebook's first ``# title`` line (returned) and move every Markdown heading one level
+    down, so a chapter has one heading (the report's) with its sections under it."""
+    title = None
+    for cell in nb.cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        src = cell.get("source", "")
+        if title is None:
+            m = re.match(r"\s*#\s+(.+?)\s*(?:\n|$)", src)
+            if m:
+                title = m.group(1)
+                src = src[m.end():]
+        parts = re.split(r"(^```.*?^```)", src, flags=re.M | re.S)   # leave fenced code alone
+        cell["source"] = "".join(p if p.startswith("```") else _HEADING.sub(r"#\1", p) for p in parts)
+    return title
 
 
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", flags=re.S | re.I)
@@ -145,28 +243,43 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
            '(<code>reference/reference_numbers.yaml</code>); this run\'s column comes only from '
            '<code>artifacts/&lt;chapter&gt;/metrics.json</code>. <em>reproduced</em> = within the row\'s '
            'stated tolerance; <em>measured</em> = a number from this run (no tolerance, or outside it).</p>']
-    out.append('<table class="sc main"><colgroup><col style="width:22%"><col style="width:12%">'
-               '<col style="width:12%"><col style="width:8%"><col style="width:8%"><col style="width:6%">'
-               '<col style="width:12%"><col style="width:20%"></colgroup>'
-               '<thead><tr><th>what</th><th>report</th><th>this run</th><th>difference</th>'
-               '<th>status</th><th>profile</th><th>data</th><th>note</th></tr></thead><tbody>')
-    current = None
+    by_chapter: dict[str, list[ScoreRow]] = {}
     for r in rows:
-        if r.chapter != current:
-            current = r.chapter
-            out.append(f'<tr class="grp"><th colspan="8"><a href="#ch-{e(r.chapter)}">{e(r.chapter)}</a> — '
-                       f'{e(TITLES.get(r.chapter, r.chapter))}</th></tr>')
-        diff = "" if r.difference is None else fmt_diff(r.difference) + (
-            f" ({r.relative:+.1%})" if r.relative is not None else "")
-        data = r.data or (r.data_root or "")
-        check = f'<div class="refcheck">reference check: {e(r.reference_check)}</div>' if r.reference_check else ""
-        key = f'<div class="meta"><code>{e(r.chapter)}</code> · <code>{e(r.metric)}</code></div>'
-        out.append(
-            f'<tr id="row-{e(r.id)}"><td>{e(r.what)}{key}</td><td class="num">{e(fmt(r.reference))}</td>'
-            f'<td class="num">{e(r.display_value)}</td>'
-            f'<td class="num">{e(diff)}</td><td>{_status_badge(r.status)}</td><td>{e(r.profile or "")}</td>'
-            f'<td>{e(data)}</td><td>{"" if r.value is None and r.status == "not yet" else e(r.note)}{check}</td></tr>')
+        by_chapter.setdefault(r.chapter, []).append(r)
+    order = [s for s in ("reproduced", "measured", "not yet", "not run", "failed")]
+    out.append('<table class="sc summary"><thead><tr><th>chapter</th><th>rows</th>'
+               + "".join(f"<th>{_status_badge(s)}</th>" for s in order) + "</tr></thead><tbody>")
+    for ch in [c for c in CHAPTERS if c in by_chapter] + [c for c in by_chapter if c not in CHAPTERS]:
+        n = {s: sum(r.status == s for r in by_chapter[ch]) for s in order}
+        out.append(f'<tr><td><a href="#sc-{e(ch)}">{e(ch)}</a> — {e(TITLES.get(ch, ch))}</td>'
+                   f'<td class="num">{len(by_chapter[ch])}</td>'
+                   + "".join(f'<td class="num">{n[s] or ""}</td>' for s in order) + "</tr>")
     out.append("</tbody></table>")
+    out.append('<p class="meta">Each chapter\'s rows are folded below: open one to compare the numbers.</p>')
+    colgroup = ('<colgroup><col style="width:22%"><col style="width:12%"><col style="width:12%">'
+                '<col style="width:8%"><col style="width:8%"><col style="width:6%"><col style="width:12%">'
+                '<col style="width:20%"></colgroup>')
+    for ch, ch_rows in by_chapter.items():
+        n = {s: sum(r.status == s for r in ch_rows) for s in order}
+        counts_txt = ", ".join(f"{v} {s}" for s, v in n.items() if v)
+        out.append(f'<details class="sc-chapter" id="sc-{e(ch)}"><summary><b>{e(ch)}</b> — '
+                   f'{e(TITLES.get(ch, ch))} · {len(ch_rows)} rows: {e(counts_txt)} · '
+                   f'<a href="#ch-{e(ch)}">chapter</a></summary>'
+                   f'<table class="sc main">{colgroup}<thead><tr><th>what</th><th>report</th><th>this run</th>'
+                   '<th>difference</th><th>status</th><th>profile</th><th>data</th><th>note</th></tr></thead><tbody>')
+        for r in ch_rows:
+            diff = "" if r.difference is None else fmt_diff(r.difference) + (
+                f" ({r.relative:+.1%})" if r.relative is not None else "")
+            data = r.data or (r.data_root or "")
+            check = f'<div class="refcheck">reference check: {e(r.reference_check)}</div>' if r.reference_check else ""
+            key = f'<div class="meta"><code>{e(r.chapter)}</code> · <code>{e(r.metric)}</code></div>'
+            out.append(
+                f'<tr id="row-{e(r.id)}"><td>{e(r.what)}{key}</td><td class="num">{e(fmt(r.reference))}</td>'
+                f'<td class="num">{e(r.display_value)}</td>'
+                f'<td class="num">{e(diff)}</td><td>{_status_badge(r.status)}</td><td>{e(r.profile or "")}</td>'
+                f'<td>{e(data)}</td><td>{"" if r.value is None and r.status == "not yet" else e(r.note)}{check}</td>'
+                '</tr>')
+        out.append("</tbody></table></details>")
     out.append('<h3 id="chapters-status">Chapters of this run</h3><table class="sc"><thead><tr><th>chapter</th>'
                '<th>state</th><th>profile</th><th>wall time (s)</th><th>data root</th><th>commit</th>'
                '<th>detail</th></tr></thead><tbody>')
@@ -196,14 +309,20 @@ def _scorecard_html(rows: list[ScoreRow], runs: dict[str, ChapterRun], unclaimed
     return "\n".join(out)
 
 
-def _chapter_html(ch: str, run: ChapterRun, body: str | None, error: str | None) -> str:
+_BACK_LINKS = ('<p class="back"><a href="#top">↑ back to the top</a> · '
+               '<a href="#scorecard">scorecard</a></p>')
+
+
+def _chapter_html(ch: str, run: ChapterRun, body: str | None, error: str | None, title: str | None = None) -> str:
     e = html.escape
-    parts = [f'<section class="chapter" id="ch-{ch}"><h2>{e(ch)} — {e(TITLES.get(ch, ch))}</h2>']
+    heading = title or f"{ch[:2]} · {TITLES.get(ch, ch)}"
+    parts = [f'<section class="chapter" id="ch-{ch}"><h2 class="chapter-title">{e(heading)}'
+             f' <a class="totop" href="#top" title="back to the top">↑ top</a></h2>']
     if run.state == "not run":
         parts.append(f'<div class="chapter-missing"><strong>not run</strong>: {e(run.detail or "no artifacts")}. '
                      f'Run <code>dvc repro {ch}</code> (or <code>make report</code>).</div></section>')
         return "\n".join(parts)
-    meta = [f"profile {run.profile}" if run.profile else "", f"{fmt(run.run.get('wall_time_s'))} s"
+    meta = [f"chapter {ch}", f"profile {run.profile}" if run.profile else "", f"{fmt(run.run.get('wall_time_s'))} s"
             if run.run.get("wall_time_s") is not None else "", f"data {run.run.get('data_root')}"
             if run.run.get("data_root") else "", run.detail]
     parts.append(f'<p class="meta">{e(" · ".join(m for m in meta if m))}</p>')
@@ -223,6 +342,7 @@ def _chapter_html(ch: str, run: ChapterRun, body: str | None, error: str | None)
         parts.append(f'<div class="chapter-body">{body}</div>')
     else:
         parts.append('<div class="chapter-missing">no executed notebook</div>')
+    parts.append(_BACK_LINKS)
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -250,32 +370,37 @@ def build_report(artifacts: Path | None = None, out: Path | None = None, scoreca
     css, sections = "", []
     for ch in CHAPTERS:
         run = runs[ch]
-        body = error = None
+        body = error = title = None
         if run.notebook is not None:
             try:
-                nb_css, body = _render_notebook(run.notebook, with_code)
+                nb_css, body, title = _render_notebook(run.notebook, with_code)
                 css = css or nb_css
             except Exception as exc:  # one bad notebook must not stop the report
                 error = f"{type(exc).__name__}: {exc}"
-        sections.append(_chapter_html(ch, run, body, error))
+        sections.append(_chapter_html(ch, run, body, error, title))
 
     profiles = sorted({r.run.get("profile") for r in runs.values() if r.run.get("profile")})
     commits = sorted({r.run.get("git_commit") for r in runs.values() if r.run.get("git_commit")})
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    toc = " ".join(f'<a href="#ch-{ch}">{ch}</a>' for ch in CHAPTERS)
+    toc = "".join(f'<a href="#ch-{ch}" title="{html.escape(TITLES.get(ch, ch))}">{ch[:2]} '
+                  f'{html.escape(SHORT_TITLES.get(ch, ch))}</a>' for ch in CHAPTERS)
+    body = f"""<header id="top">
+<h1>emokit — multimodal emotion recognition, reproduced</h1>
+<p class="meta">Built {now} from <code>{html.escape(str(artifacts))}</code> · profile(s): {html.escape(", ".join(profiles) or "none")}
+· commit(s): {html.escape(", ".join(commits) or "unknown")}. Reproduces <code>reference/report_zh.md</code>
+chapter by chapter; every number below comes from this run's files.</p></header>
+<nav class="toc" aria-label="contents"><a href="#top">↑ top</a><a href="#scorecard">scorecard</a>{toc}</nav>
+<main>
+{_scorecard_html(rows, runs, unclaimed)}
+{"".join(sections)}
+</main>"""
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>emokit — reproduction report</title>
 <style>{make_offline(css)}</style>
 <style>{PAGE_CSS}</style>
 </head><body class="emokit jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
-<h1>emokit — multimodal emotion recognition, reproduced</h1>
-<p class="meta">Built {now} from <code>{html.escape(str(artifacts))}</code> · profile(s): {html.escape(", ".join(profiles) or "none")}
-· commit(s): {html.escape(", ".join(commits) or "unknown")}. Reproduces <code>reference/report_zh.md</code>
-chapter by chapter; every number below comes from this run's files.</p>
-<nav class="toc"><a href="#scorecard">scorecard</a> {toc}</nav>
-{_scorecard_html(rows, runs, unclaimed)}
-{"".join(sections)}
+{sanitize_html(body)}
 </body></html>
 """
     leaks = external_resources(page)
