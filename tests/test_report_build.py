@@ -322,6 +322,9 @@ def test_transcript_text_is_escaped_where_it_is_written(tmp_path):
     user_html = rendered.split("Turn 1", 1)[1]
     assert _dangerous(user_html) == [] and "<img" not in user_html and "<a " not in user_html
     assert "&lt;img src=x onerror=" in rendered and "<h1>heading" not in rendered
+    s._secrets = lambda: ["sk_live_SECRET_1"]   # a key with Markdown characters is redacted before escaping
+    s.turns[1].reply = "echo: Bearer sk_live_SECRET_1"
+    assert "SECRET" not in s.transcript_markdown()
 
 
 def test_figure_alt_comes_from_the_figure_titles():
