@@ -3,7 +3,11 @@
 ``python -m emokit.pipeline run 02_text`` is what each DVC stage calls. It reads the chapter's
 parameters for the active profile (``params/``), creates ``artifacts/<chapter>/`` (DVC deletes a
 stage's outputs before running it), executes ``notebooks/<chapter>.ipynb`` with the parameters
-injected, and saves the executed copy as ``artifacts/<chapter>/<chapter>.ipynb``.
+injected, and saves the executed copy as ``artifacts/<chapter>/<chapter>.ipynb``. After a successful
+run it copies ``artifacts/<chapter>/metrics.json`` to ``artifacts/<chapter>.metrics.json`` beside the
+folder: the file each stage declares under ``metrics:`` in ``dvc.yaml`` (``cache: false``, committed to
+git), which ``dvc metrics show/diff`` and ``dvc exp show`` read. It cannot be the file inside the folder:
+DVC refuses a metric that overlaps the stage's output folder.
 
 Inside a notebook: ``params`` (dict) and ``out_dir`` (str) arrive through the parameters cell;
 use :func:`save_figure` and :func:`write_metrics` so every chapter writes the same layout.
@@ -51,6 +55,8 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
         params.update(extra)
     src = Path(notebook) if notebook is not None else REPO_ROOT / "notebooks" / f"{chapter}.ipynb"
     dst = out / f"{chapter}.ipynb"
+    published = dvc_metrics_path(chapter, root)
+    published.unlink(missing_ok=True)  # a failed run must not leave the previous run's numbers behind
     env_before = os.environ.get("EMOKIT_ARTIFACTS")
     os.environ["EMOKIT_ARTIFACTS"] = str(root)  # the kernel inherits it: later chapters find earlier ones
     t0 = time.time()
@@ -76,6 +82,21 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
              "data_root": _data_root_or_none(params), "git_commit": _git_commit(),
              "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
             indent=2))
+    publish_metrics(chapter, root)
+    return dst
+
+
+def dvc_metrics_path(chapter: str, root: Path | None = None) -> Path:
+    """``<artifacts>/<chapter>.metrics.json``: the stage's DVC metrics file (beside its output folder)."""
+    return (root or artifacts_root()) / f"{chapter}.metrics.json"
+
+
+def publish_metrics(chapter: str, root: Path | None = None) -> Path:
+    """Copy ``<chapter>/metrics.json`` to :func:`dvc_metrics_path` (``{}`` when the chapter wrote none,
+    so the declared DVC output always exists). Returns the published path."""
+    src = chapter_dir(chapter, root) / "metrics.json"
+    dst = dvc_metrics_path(chapter, root)
+    dst.write_text(src.read_text(encoding="utf-8") if src.exists() else "{}\n", encoding="utf-8")
     return dst
 
 

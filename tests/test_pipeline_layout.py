@@ -62,6 +62,29 @@ def test_chapter_stage(chapter):
     assert f"params/{chapter}.yaml" in files and "params/profile.yaml" in files
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_stage_declares_its_metrics_for_dvc(chapter):
+    """`dvc metrics show/diff` and `dvc exp show` read the copy beside the output folder (a metric
+    inside the folder would overlap the stage's output, which DVC refuses); it is small and in git."""
+    st = DVC["stages"][chapter]
+    assert st["metrics"] == [{f"artifacts/{chapter}.metrics.json": {"cache": False}}]
+    from emokit.pipeline import dvc_metrics_path
+
+    assert dvc_metrics_path(chapter, REPO / "artifacts") == REPO / "artifacts" / f"{chapter}.metrics.json"
+
+
+def test_plots_point_inside_stage_outputs():
+    """Top-level plots name tables/figures a stage writes (`dvc plots diff` renders them)."""
+    plots = DVC["plots"]
+    assert plots
+    for p in plots:
+        path = next(iter(p)) if isinstance(p, dict) else p
+        assert _producer(path) is not None, f"plot {path}: no stage writes it"
+        if isinstance(p, dict):
+            spec = p[path]
+            assert {"x", "y", "template"} <= set(spec), f"plot {path}: needs template, x and y"
+
+
 def test_report_stage_depends_on_every_chapter():
     st = DVC["stages"]["report"]
     assert st["cmd"].startswith("python -m emokit.report build")
@@ -199,6 +222,8 @@ def test_run_notebook_injects_params_and_records_the_run(tmp_path):
     dst = run_notebook("tiny", artifacts=art, notebook=src, extra={"k": 7})
     assert dst == art / "tiny" / "tiny.ipynb" and dst.exists()
     assert json.loads((art / "tiny" / "metrics.json").read_text()) == {"k": 7, "profile": "demo"}
+    # the DVC metrics file beside the folder is the same content
+    assert (art / "tiny.metrics.json").read_text() == (art / "tiny" / "metrics.json").read_text()
     assert (art / "tiny" / "figures" / "tiny_fig.png").exists()
     pngs = [o for c in nbformat.read(str(dst), as_version=4).cells for o in c.get("outputs", [])
             if "image/png" in o.get("data", {})]
@@ -209,6 +234,7 @@ def test_run_notebook_injects_params_and_records_the_run(tmp_path):
         run_notebook("tiny", artifacts=art, notebook=src, extra={"k": 7, "fail": True})
     run = json.loads((art / "tiny" / "run.json").read_text())
     assert run["status"] == "failed" and run["error"].startswith("ZeroDivisionError")
+    assert not (art / "tiny.metrics.json").exists(), "a failed run must not leave the previous numbers"
 
 
 def test_pipeline_cli_rejects_unknown_chapter():
