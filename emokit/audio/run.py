@@ -29,12 +29,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     params = load_params("03_audio", profile=args.profile, smoke=args.smoke)
     params.setdefault("train", {})["checkpoint"] = True
+    unknown = [n for n in args.variants if n not in params["variants"]]
+    if unknown:
+        print(f"unknown variant {unknown[0]!r}; known: {', '.join(params['variants'])}", file=sys.stderr)
+        return 2
     if args.resume:
         params["train"]["resume"] = True
     out = Path(args.out) if args.out else artifacts_dir("03_audio")
     world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("RANK", 0))
-    from .experiments import prepare, train_crnn
+    from .experiments import prepare
     from .training import _dist
 
     if world > 1:
@@ -45,17 +49,30 @@ def main(argv=None) -> int:
             prepare(params)
         dist.barrier()
     data = prepare(params, progress=rank == 0)
-    for name in args.variants:
-        if name not in params["variants"]:
-            print(f"unknown variant {name!r}; known: {', '.join(params['variants'])}", file=sys.stderr)
-            return 2
-        r = train_crnn(name, params["variants"][name], params, data, out / "models", save=rank == 0,
+    train_variants(params, data, args.variants, out)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return 0
+
+
+def train_variants(params: dict, data, names: list[str], out: Path) -> dict[str, dict]:
+    """Train each named variant; under torchrun every rank trains (DDP), only rank 0 saves the model
+    (one ``<out>/models/<name>/``) and prints its one result line. Returns {name: train_crnn result}."""
+    from .experiments import train_crnn
+
+    rank = int(os.environ.get("RANK", 0))
+    results = {}
+    for name in names:
+        r = train_crnn(name, params["variants"][name], params, data, Path(out) / "models", save=rank == 0,
                        progress=rank == 0)
+        results[name] = r
         if rank == 0:
             m = r["metrics"]
             print(f"{name}: val {m['val.accuracy']:.4f} test {m['test.accuracy']:.4f} "
-                  f"macro-F1 {m['test.f1_macro']:.4f} ({r['wall_s']:.0f} s on {r['device']})")
-    return 0
+                  f"macro-F1 {m['test.f1_macro']:.4f} ({r['wall_s']:.0f} s on {r['device']})", flush=True)
+    return results
 
 
 if __name__ == "__main__":

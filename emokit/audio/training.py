@@ -1,7 +1,12 @@
 """Training loop for the log-mel networks: seeded, early stopping on validation, best checkpoint,
 mixup, class weights, label smoothing, ReduceLROnPlateau, AMP (bf16) and device auto-detection on GPU,
 resumable from ``<ckpt_dir>/last.pt``, and data-parallel under ``torchrun`` (one process per GPU;
-each rank trains on its share of every batch, gradients are averaged by DDP).
+each rank trains on its share of every batch, gradients are averaged by DDP; the history's training
+loss/accuracy are summed over ranks, validation runs on every rank on the whole split, so every rank
+takes the same early-stopping decision (BatchNorm running statistics are averaged over ranks after each
+epoch); only rank 0 writes checkpoints). On CPU the backend is gloo
+(``tests/test_distributed.py`` runs two processes). BatchNorm statistics stay per rank (no SyncBatchNorm,
+which needs a GPU), so two processes match one only within a tolerance.
 
 The features stay in one tensor on the training device (no DataLoader workers): on a GPU that
 removes the host-to-device copy per step, on the CPU it avoids worker start-up for a few hundred clips.
@@ -178,10 +183,12 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
         te = time.perf_counter()
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
+            # BatchNorm needs two samples per process; every rank takes the same decision (a rank that
+            # skipped a step its peers take would leave DDP's gradient all-reduce waiting forever)
+            if len(idx) < 2 * world:
+                continue
             if world > 1:
                 idx = idx[rank::world]
-            if len(idx) < 2:  # BatchNorm needs two samples
-                continue
             ib = torch.as_tensor(idx, device=device)
             xb, yb = xt[ib], yt[ib]
             if cfg.spec_augment:
@@ -207,6 +214,19 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
             tot_correct += int((logits.argmax(1) == yb).sum())
             tot += len(idx)
         train_time += time.perf_counter() - te
+        if world > 1:  # the epoch's training numbers over all ranks, so every rank logs the same history
+            import torch.distributed as dist
+
+            agg = torch.tensor([tot_loss, float(tot_correct), float(tot)], dtype=torch.float64, device=device)
+            dist.all_reduce(agg)
+            tot_loss, tot_correct, tot = (float(v) for v in agg.cpu())
+            tot_correct, tot = int(tot_correct), int(tot)
+            # BatchNorm running statistics were updated from each rank's own half-batches: average them,
+            # so every rank evaluates the same model and takes the same early-stopping decision
+            for buf in model.buffers():
+                if buf.is_floating_point():
+                    dist.all_reduce(buf)
+                    buf /= world
         seen += tot
         logits_v = predict_logits(model, xv, device=device)
         val_loss = float(F.cross_entropy(torch.as_tensor(logits_v), torch.as_tensor(yv_np, dtype=torch.long)))

@@ -1,8 +1,9 @@
 """Fine-tune a transformer into the 7 classes with the Hugging Face ``Trainer``.
 
 One code path for every stage: the report's DistilBERT (stage 1) and RoBERTa-large (stages 2, 3)
-on a GPU (full profile: bf16, dynamic padding; ``accelerate launch`` spreads it over several GPUs
-with no code change), and the demo's all-MiniLM-L6-v2 on CPU. A stage is a dict from
+on a GPU (full profile: bf16, dynamic padding; ``accelerate launch`` or ``torchrun`` spreads it over
+several GPUs or machines with no code change: :func:`per_process_batch` keeps the stage's effective batch,
+and only the main process writes the model, its card and history), and the demo's all-MiniLM-L6-v2 on CPU. A stage is a dict from
 ``params/02_text.yaml`` (model, lr, weight_decay, epochs, batch, grad_accum, warmup, scheduler,
 max_len, seed, ...). ``random_init`` builds the model from its config with random weights (tests
 and GPU throughput benchmarks: no download).
@@ -107,8 +108,14 @@ def _compute_metrics(eval_pred) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
     logits, labels = eval_pred
-    pred = np.asarray(logits).argmax(-1)
-    return {"accuracy": float(accuracy_score(labels, pred)),
+    logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
+    pred = logits.argmax(-1)
+    # unweighted cross-entropy from the gathered logits: the same number on 1 or N processes (the
+    # Trainer's eval_loss is scaled by the number of processes under DDP in transformers 5.x)
+    z = logits - logits.max(-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    xent = float(-logp[np.arange(len(labels)), labels].mean()) if len(labels) else float("nan")
+    return {"cross_entropy": xent, "accuracy": float(accuracy_score(labels, pred)),
             "f1_weighted": float(f1_score(labels, pred, average="weighted", zero_division=0)),
             "f1_macro": float(f1_score(labels, pred, average="macro", zero_division=0))}
 
@@ -144,15 +151,16 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
                                                       and torch.cuda.is_bf16_supported()))
     work = Path(out_dir) / "models" / name
     eval_steps = stage.get("eval_steps")
+    batch, accum, world = per_process_batch(stage)
     args = TrainingArguments(
         output_dir=str(Path(out_dir) / "trainer_tmp" / name),
         learning_rate=float(stage["lr"]),
         weight_decay=float(stage.get("weight_decay", 0.0)),
         num_train_epochs=float(stage.get("epochs", 1)),
         max_steps=int(stage.get("max_steps", -1)),
-        per_device_train_batch_size=int(stage.get("batch", 16)),
+        per_device_train_batch_size=batch,
         per_device_eval_batch_size=int(stage.get("eval_batch", 64)),
-        gradient_accumulation_steps=int(stage.get("grad_accum", 1)),
+        gradient_accumulation_steps=accum,
         warmup_steps=float(stage.get("warmup", 0.0)),
         lr_scheduler_type=stage.get("scheduler", "linear"),
         seed=seed, data_seed=seed,
@@ -208,7 +216,7 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
         "params": {k: v for k, v in stage.items()},
         "data": {"train_rows": len(train_records), "val_rows": len(val_records), "note": data_note},
         "metrics": {f"val.{k[5:]}": v for k, v in final.items() if k.startswith("eval_") and
-                    k[5:] in ("accuracy", "f1_weighted", "f1_macro", "loss")},
+                    k[5:] in ("accuracy", "f1_weighted", "f1_macro", "loss", "cross_entropy")},
         "wall_time_s": round(wall, 1),
         "train_samples_per_s": round(out.metrics.get("train_samples_per_second", 0.0), 2),
         "parameters": n_params,
@@ -216,8 +224,13 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
                                                             f"{torch.get_num_threads()} threads)",
         "bf16": bf16,
         "torch": torch.__version__,
+        "world_size": world,
+        "per_process_batch": batch,
+        "grad_accum_used": accum,
+        "effective_batch": batch * accum * world,
     }
-    if save:
+    main_process = trainer.is_world_process_zero()
+    if save and main_process:
         work.mkdir(parents=True, exist_ok=True)
         trainer.save_model(str(work))
         tok.save_pretrained(str(work))
@@ -225,12 +238,28 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
         (work / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
     import shutil
 
-    shutil.rmtree(Path(out_dir) / "trainer_tmp" / name, ignore_errors=True)
-    try:
-        (Path(out_dir) / "trainer_tmp").rmdir()
-    except OSError:
-        pass
+    if main_process:
+        shutil.rmtree(Path(out_dir) / "trainer_tmp" / name, ignore_errors=True)
+        try:
+            (Path(out_dir) / "trainer_tmp").rmdir()
+        except OSError:
+            pass
     return TrainResult(name, work, wall, card["train_samples_per_s"], history, card)
+
+
+def per_process_batch(stage: Mapping[str, Any], world: int | None = None) -> tuple[int, int, int]:
+    """(per-process batch, gradient accumulation, world size) that keep the stage's effective batch
+    ``batch x grad_accum`` (the report's 16) when ``accelerate launch``/``torchrun`` starts ``world``
+    processes: the accumulation is divided first, then the batch; when neither divides, both stay and
+    the effective batch grows ``world`` times (the model card records ``effective_batch``)."""
+    world = int(world if world is not None else os.environ.get("WORLD_SIZE", 1))
+    batch, accum = int(stage.get("batch", 16)), int(stage.get("grad_accum", 1))
+    if world > 1:
+        if accum % world == 0:
+            accum //= world
+        elif batch % world == 0:
+            batch //= world
+    return batch, accum, world
 
 
 def class_weights(labels: Sequence[str], mode: str | None) -> list[float] | None:
