@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -22,39 +20,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SKIP = {"run_all.py", "__init__.py"}
 
-
-def machine_info() -> dict:
-    """nproc, CPU model, memory, Python and torch versions: what every benchmark result records."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    info = {"nproc": os.cpu_count(), "cpu_model": cpu, "mem_gb": mem_gb, "python": platform.python_version(),
-            "platform": platform.platform(), "torch": None,
-            "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-            "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info
+sys.path.insert(0, str(REPO))
+from emokit.artifacts import machine_info  # noqa: E402  (the one machine description; benchmarks import it from here)
 
 
 def _has_gpu() -> bool:

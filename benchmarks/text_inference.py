@@ -86,11 +86,11 @@ def main() -> None:
     res = {"machine": machine_info(), "n_sentences": len(sents),
            "mean_chars": round(float(np.mean([len(s) for s in sents])), 1), "models": {}}
 
-    best = artifacts_dir("02_text") / "models" / "best.json"
+    models = artifacts_dir("02_text") / "models"
     path, trained = None, False
-    if best.exists():
-        info = json.loads(best.read_text())
-        cand = best.parent / info["path"]
+    info = read_best(models)
+    if info is not None:
+        cand = models / info["path"]
         if (cand / "config.json").exists():
             path, trained = cand, True
     if path is None:

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from emokit.data import DataError, check_group_disjoint, read_splits_csv, speaker_independent_split, write_splits_csv
+from emokit.artifacts import read_splits, write_splits
+from emokit.data import DataError, check_group_disjoint, speaker_independent_split
 from emokit.labels import LABELS7
 from emokit.types import Record
 
@@ -63,10 +64,11 @@ def test_check_group_disjoint_catches_leaks():
 
 def test_splits_csv_roundtrip(tmp_path):
     out = speaker_independent_split(make(n_groups=5), (0.6, 0.2, 0.2))
-    path = write_splits_csv(out, tmp_path / "x" / "splits.csv")
+    path = tmp_path / "x" / "splits.csv"
+    assert write_splits(path, out) == len(out)
     assert path.read_text().splitlines()[0] == "input,label,source,group,split"
-    back = read_splits_csv(path)
+    back = read_splits(path)
     assert [(r.input, r.label, r.group, r.split) for r in back] == [(r.input, r.label, r.group, r.split) for r in out]
     (tmp_path / "bad.csv").write_text("input,label\nx,Happy\n")
     with pytest.raises(DataError, match="missing columns"):
-        read_splits_csv(tmp_path / "bad.csv")
+        read_splits(tmp_path / "bad.csv")

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from emokit.figures import plot_curves  # noqa: E402
 from emokit.fusion import hybrid  # noqa: E402
 from emokit.labels import LABELS7  # noqa: E402
 
@@ -39,10 +40,7 @@ def test_forward_shapes_and_gate_override():
     assert alpha_m[1] == 0 and (beta_m == 0).all() and alpha_m[0] > 0
 
 
-def test_class_weights_and_sentiments():
-    w = hybrid.class_weights(np.array([0, 0, 0, 1]))
-    assert w[0] == pytest.approx(4 / 6) and w[1] == pytest.approx(2.0) and w[2] == 0
-    assert hybrid.class_weights(np.array([0, 1]), mode=None) is None
+def test_sentiments():
     s = hybrid.sentiments_for(["Happy", "Surprise", "Sad", "Surprise"], [None, "positive", None, "Negative"])
     assert list(s) == [0, hybrid.IGNORE, 1, 1]  # lower-case 'positive' is not a SENTIMENTS3 name
 
@@ -62,7 +60,7 @@ def test_fast_dev_run_trains_and_ablation_falls_back_to_text(tmp_path):
     assert ablated["f1_weighted"] > 0.3  # and the text-only path still works on its own
     card = hybrid.save_model(res, tmp_path / "m", {"profile": "test"})
     assert (card / "model.pt").exists() and (card / "model_card.json").exists()
-    fig = hybrid.plot_curves({"v0": res.history})
+    fig = plot_curves({"v0": res.history}, hybrid.CURVE_PANELS)
     fig.savefig(tmp_path / "c.png")
 
 

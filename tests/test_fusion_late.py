@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from emokit.eval import confusion, scores_from_confusion
+from emokit.figures import plot_confusion
 from emokit.fusion import late
 from emokit.labels import LABELS7
 
@@ -58,7 +60,7 @@ def test_scores_match_sklearn(toy):
 
     probs, y = toy
     pred = probs["audio"].argmax(1)
-    s = late.scores_from_confusion(late.confusion_matrix(y, pred))
+    s = scores_from_confusion(confusion(y, pred))
     assert s["accuracy"] == pytest.approx(accuracy_score(y, pred))
     assert s["f1_weighted"] == pytest.approx(f1_score(y, pred, average="weighted"))
     assert s["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro"))
@@ -131,7 +133,7 @@ def test_single_vs_fused_and_figures(toy, tmp_path):
     table = late.single_vs_fused(probs, y, r.best_weights)
     assert list(table["model"][:3]) == ["vision", "audio", "text"] and len(table) == 4
     assert table["f1_weighted"].iloc[-1] == pytest.approx(r.best_score)
-    for fig in (late.plot_ternary(r, title="toy"), late.plot_confusion(y, probs["text"].argmax(1)),
+    for fig in (late.plot_ternary(r, title="toy"), plot_confusion(y, probs["text"].argmax(1)),
                 late.plot_reliability({"audio": late.reliability(probs["audio"], y)})):
         fig.savefig(tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000

@@ -1,7 +1,6 @@
 """Unit tests of the text chapter on tiny made-up fixtures (no model downloads, no shared data)."""
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 
@@ -13,8 +12,7 @@ from emokit.text import data as tdata
 from emokit.text.classifier import (ModelNotFoundError, MultilingualHead, TextEmotionModel,
                                     clear_cache, load_model, needs_multilingual, predict)
 from emokit.text.comparator import nade_to_7
-from emokit.text.metrics import (classification_metrics, confusion, multilabel_predict,
-                                 tune_thresholds, word_error_rate)
+from emokit.text.metrics import multilabel_predict, tune_thresholds, word_error_rate
 from emokit.types import Record
 
 
@@ -122,19 +120,6 @@ def test_multilingual_head_with_a_missing_class_never_predicts_it():
     assert np.allclose(P.sum(1), 1) and P[:, 2:].max() < 1e-6
 
 
-def test_classification_metrics_and_confusion():
-    y = ["Happy", "Happy", "Sad", "Fear"]
-    p = ["Happy", "Sad", "Sad", None]
-    m = classification_metrics(y, p, "test")
-    assert m["test.accuracy"] == 0.5 and m["test.n"] == 4
-    assert m["test.recall.Happy"] == 0.5 and m["test.recall.Sad"] == 1.0 and m["test.recall.Fear"] == 0.0
-    assert "test.recall.Angry" not in m
-    cm = confusion(y, p)
-    assert cm.sum() == 3 and cm[0, 0] == 1 and cm[0, 1] == 1 and cm[1, 1] == 1
-    with pytest.raises(ValueError):
-        classification_metrics(y, p[:2])
-
-
 def test_thresholds_and_multilabel_predict():
     y = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
     s = np.array([[0.9, 0.1], [0.6, 0.2], [0.1, 0.7], [0.2, 0.1]])
@@ -189,13 +174,6 @@ def test_stratified_subsample_is_seeded_and_keeps_proportions():
     assert tdata.stratified_subsample(recs, None, 1) == recs
 
 
-def test_write_splits_csv(tmp_path):
-    n = tdata.write_splits_csv(tmp_path / "splits.csv", {"train": _recs(3), "test": _recs(2)})
-    rows = list(csv.DictReader(open(tmp_path / "splits.csv", encoding="utf-8")))
-    assert n == 5 and list(rows[0]) == ["input", "label", "source", "group", "split"]
-    assert [r["split"] for r in rows] == ["train"] * 3 + ["test"] * 2
-
-
 def test_read_ekman_keeps_multilabel_rows(tmp_path):
     g = tmp_path / "goemotions"
     (g / "original").mkdir(parents=True)
@@ -215,13 +193,3 @@ def test_read_ekman_keeps_multilabel_rows(tmp_path):
     assert [r.label for r in recs] == ["Neutral"]  # the report's cleaning drops the multi-label rows
 
 
-def test_class_weights():
-    from emokit.text.train import class_weights
-
-    labels = ["Happy"] * 8 + ["Sad"] * 2
-    assert class_weights(labels, None) is None
-    w = class_weights(labels, "balanced")
-    assert w[0] == pytest.approx(10 / (2 * 8)) and w[1] == pytest.approx(10 / (2 * 2)) and w[2] == 1.0
-    assert class_weights(labels, "sqrt_balanced")[1] == pytest.approx((10 / 4) ** 0.5)
-    with pytest.raises(ValueError):
-        class_weights(labels, "bogus")

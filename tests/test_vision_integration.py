@@ -143,7 +143,7 @@ def test_train_api_saves_a_loadable_default(fer, tmp_artifacts):
     bk, info = vision.train(recs, backend="landmarks", out_dir=models / "landmarks", C=1.0)
     card = json.loads((models / "landmarks" / "model_card.json").read_text())
     assert card["backend"] == "landmarks" and card["info"]["n_train"] == len(recs)
-    write_best(models, "landmarks", "test")
+    write_best(models, "val.accuracy", {"landmarks": 0.5})
     assert vision.default_backend()[0] == str(models / "landmarks")
     p = vision.predict([recs[0].input])[0]
     assert p.ok and p.extra["backend"] == "landmarks"

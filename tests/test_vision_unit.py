@@ -162,8 +162,10 @@ def test_default_backend_falls_back_then_reads_best_json(tmp_artifacts):
 
     name, why = default_backend()
     assert name == "mini_xception" and "dvc repro 01_vision" in why
-    write_best(tmp_artifacts / "01_vision" / "models", "landmarks", "test")
+    write_best(tmp_artifacts / "01_vision" / "models", "val.f1_macro", {"mini_xception": 0.2, "landmarks": 0.3})
     assert default_backend()[0] == "landmarks"
+    with pytest.raises(ValueError, match="validation"):
+        write_best(tmp_artifacts / "01_vision" / "models", "test.f1_macro", {"landmarks": 0.3})
 
 
 def test_trained_backend_missing_says_how_to_make_it(tmp_artifacts):

@@ -8,7 +8,6 @@ plain dicts/arrays the notebook turns into tables and figures; models are writte
 from __future__ import annotations
 
 import itertools
-import json
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -17,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import choose_best as choose_best_by, update_card, write_best
+from ..eval import confusion, metric_stats
 from ..labels import LABELS7
 from ..types import Record
 from . import features as feat
@@ -24,7 +25,7 @@ from .cache import FeatureCache, build as build_cache
 from .corpora import load_corpora, split_by_speaker
 from .model_io import LinearHead, save_crnn, save_linear
 from .models import build_model, n_params
-from .training import TrainConfig, confusion, fit, is_collapsed, metrics, predict_logits
+from .training import TrainConfig, fit, is_collapsed, predict_logits
 
 CHAPTER = "03_audio"
 
@@ -97,7 +98,7 @@ def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir:
     dev = next(net.parameters()).device
     pv = torch.softmax(torch.as_tensor(predict_logits(net, data.x(va), device=dev)), 1).numpy()
     pt = torch.softmax(torch.as_tensor(predict_logits(net, data.x(te), device=dev)), 1).numpy()
-    m = {**metrics(data.y[va], pv, "val."), **metrics(data.y[te], pt, "test.")}
+    m = {**metric_stats(data.y[va], pv, "val"), **metric_stats(data.y[te], pt, "test")}
     out = {"name": name, "arch": spec["arch"], "metrics": m, "history": res.history, "best_epoch": res.best_epoch,
            "best_val_accuracy": res.best_val_accuracy, "val_pred_counts": res.val_pred_counts,
            "collapsed": is_collapsed(res.val_pred_counts, params.get("collapse_share", 0.95)),
@@ -137,7 +138,7 @@ def train_linear(name: str, feature: str, params: dict, data: AudioData, models_
             best = (acc, float(C), head)
     acc, C, head = best
     pv, pt = head.predict_proba(x[va]), head.predict_proba(x[te])
-    m = {**metrics(data.y[va], pv, "val."), **metrics(data.y[te], pt, "test.")}
+    m = {**metric_stats(data.y[va], pv, "val"), **metric_stats(data.y[te], pt, "test")}
     wall = time.perf_counter() - t0
     out = {"name": name, "arch": f"{feature}+logreg", "metrics": m, "history": [], "best_val_accuracy": acc,
            "C": C, "wall_s": wall, "confusion": confusion(data.y[te], pt), "test_probs": pt, "test_idx": te,
@@ -200,7 +201,7 @@ def cross_corpus(params: dict, data: AudioData) -> list[dict]:
             else:
                 r = train_linear(f"cross_{a}_to_{b}", model, params, data, Path("."), tr, va, te_in, save=False)
                 p_out = r["head"].predict_proba({"egemaps": data.cache.egemaps, "whisper": data.cache.whisper}[model][te_out])
-            m_out = metrics(data.y[te_out], p_out)
+            m_out = metric_stats(data.y[te_out], p_out, prefix="")
             trained = sorted({LABELS7[i] for i in set(data.y[tr].tolist())})
             rows.append({"train": a, "test": b, "model": model,
                          "in_corpus_accuracy": r["metrics"]["test.accuracy"], "in_corpus_f1_macro": r["metrics"]["test.f1_macro"],
@@ -211,22 +212,20 @@ def cross_corpus(params: dict, data: AudioData) -> list[dict]:
     return rows
 
 
-def choose_best(results: dict[str, dict], candidates: list[str], models_dir: Path) -> dict:
-    """Copy the candidate with the best validation accuracy to ``models/best`` (ties: list order)."""
-    scored = [(results[c]["metrics"]["val.accuracy"], -i, c) for i, c in enumerate(candidates) if c in results]
-    if not scored:
+def choose_best(results: dict[str, dict], candidates: list[str], models_dir: Path,
+                key: str = "val.accuracy") -> dict:
+    """Copy the candidate with the best validation score to ``models/best`` (ties: list order) and
+    record the choice in ``models/best.json`` (:func:`emokit.artifacts.write_best`)."""
+    scores = {c: results[c]["metrics"][key] for c in candidates if c in results}
+    if not scores:
         raise ValueError("no candidate model was trained")
-    acc, _, name = max(scored)
+    name = choose_best_by(scores, key)
     best = Path(models_dir) / "best"
     if best.exists():
         shutil.rmtree(best)
     shutil.copytree(Path(models_dir) / name, best, ignore=shutil.ignore_patterns("ckpt"))
-    info = {"chosen": name, "by": "val.accuracy", "val_accuracy": acc,
-            "candidates": {c: results[c]["metrics"]["val.accuracy"] for c in candidates if c in results}}
-    (Path(models_dir) / "best.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    card = json.loads((best / "model_card.json").read_text())
-    card["selected_as_default"] = info
-    (best / "model_card.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    info = write_best(models_dir, name, key, scores, path="best")
+    update_card(best, selected_as_default=info)
     return info
 
 

@@ -9,22 +9,16 @@ A model folder holds ``model_card.json`` (``kind``, data, params, metrics, wall 
 """
 from __future__ import annotations
 
-import json
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..artifacts import read_card, write_card
+from ..eval import softmax
 from ..labels import LABELS7
 from . import features as feat
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass
@@ -54,7 +48,7 @@ class LinearHead:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         z = ((np.atleast_2d(x) - self.mean) / self.scale) @ self.coef.T + self.intercept
-        p = _softmax(z)
+        p = softmax(z)
         out = np.zeros((len(p), len(LABELS7)), np.float64)
         out[:, self.classes] = p
         return out
@@ -135,31 +129,13 @@ class AudioModel:
         return e.mean(0).numpy()
 
 
-def machine_info() -> dict:
-    import os
-
-    import torch
-
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "python": platform.python_version(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
 def save_crnn(folder: Path, net, card: dict) -> Path:
     import torch
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), folder / "model.pt")
-    card = {"kind": "crnn", "name": folder.name, "machine": machine_info(), **card}
-    (folder / "model_card.json").write_text(json.dumps(card, indent=2, default=_jd), encoding="utf-8")
+    write_card(folder, {"kind": "crnn", "name": folder.name, **card})
     return folder
 
 
@@ -167,24 +143,14 @@ def save_linear(folder: Path, head: LinearHead, card: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     head.save(folder / "head.npz")
-    card = {"kind": "linear", "name": folder.name, "machine": machine_info(), **card}
-    (folder / "model_card.json").write_text(json.dumps(card, indent=2, default=_jd), encoding="utf-8")
+    write_card(folder, {"kind": "linear", "name": folder.name, **card})
     return folder
-
-
-def _jd(o):
-    try:
-        return o.tolist()
-    except AttributeError:
-        return str(o)
 
 
 def load_folder(folder: Path, silence_db: float | None = None) -> AudioModel:
     folder = Path(folder)
     card_path = folder / "model_card.json"
-    if not card_path.exists():
-        raise FileNotFoundError(f"{folder}: no model_card.json (not an audio model folder)")
-    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card = read_card(folder)
     sdb = silence_db if silence_db is not None else float(card.get("silence_db", -50.0))
     if card["kind"] == "crnn":
         import torch

@@ -19,12 +19,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..eval import class_weights
 from ..labels import LABELS7
 
 
@@ -92,15 +92,6 @@ def _dist() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def class_weight_vector(y: np.ndarray, n: int = len(LABELS7)) -> np.ndarray:
-    """Inverse-frequency weights (``N / (K · count)``) for the classes present; absent classes get 0."""
-    counts = np.bincount(y, minlength=n).astype(np.float64)
-    present = counts > 0
-    w = np.zeros(n)
-    w[present] = counts.sum() / (present.sum() * counts[present])
-    return w.astype(np.float32)
-
-
 def _spec_augment(x: torch.Tensor, fmask: int, tmask: int, gen: torch.Generator) -> torch.Tensor:
     b, _, nf, nt = x.shape
     x = x.clone()
@@ -150,7 +141,8 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_val:
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    weight = torch.as_tensor(class_weight_vector(np.asarray(y_train)), device=device) if cfg.class_weights else None
+    weight = (torch.as_tensor(class_weights(np.asarray(y_train), "balanced"), dtype=torch.float32, device=device)
+              if cfg.class_weights else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=cfg.plateau_factor,
                                                        patience=cfg.plateau_patience)
@@ -261,28 +253,3 @@ def is_collapsed(pred_counts: list[int], share: float = 0.95) -> bool:
     """A run has collapsed when (at its best epoch) one class takes ``share`` of all predictions."""
     total = sum(pred_counts)
     return total > 0 and max(pred_counts) / total >= share
-
-
-def metrics(y_true: np.ndarray, probs: np.ndarray, prefix: str = "") -> dict[str, Any]:
-    """accuracy, macro/weighted F1 (over the classes present in ``y_true``), per-class recall."""
-    from sklearn.metrics import f1_score, recall_score
-
-    y_true = np.asarray(y_true)
-    pred = np.asarray(probs).argmax(1)
-    present = sorted(set(y_true.tolist()))
-    out: dict[str, Any] = {
-        f"{prefix}accuracy": float((pred == y_true).mean()) if len(y_true) else float("nan"),
-        f"{prefix}f1_macro": float(f1_score(y_true, pred, labels=present, average="macro", zero_division=0)),
-        f"{prefix}f1_weighted": float(f1_score(y_true, pred, labels=present, average="weighted", zero_division=0)),
-        f"{prefix}n": int(len(y_true)),
-    }
-    rec = recall_score(y_true, pred, labels=present, average=None, zero_division=0)
-    for c, r in zip(present, rec):
-        out[f"{prefix}recall.{LABELS7[c]}"] = float(r)
-    return out
-
-
-def confusion(y_true: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    from sklearn.metrics import confusion_matrix
-
-    return confusion_matrix(np.asarray(y_true), np.asarray(probs).argmax(1), labels=list(range(len(LABELS7))))

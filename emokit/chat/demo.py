@@ -12,13 +12,13 @@
 """
 from __future__ import annotations
 
-import csv
 import random
 import statistics
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..artifacts import read_splits
 from . import prompts, safety, safety_cases
 from .session import ChatSession
 
@@ -26,9 +26,7 @@ from .session import ChatSession
 def _test_rows(splits_csv: Path, source: str) -> list[str]:
     if not splits_csv.is_file():
         return []
-    with splits_csv.open(newline="", encoding="utf-8") as fh:
-        return [r["input"] for r in csv.DictReader(fh)
-                if r.get("split") == "test" and r.get("source") == source and Path(r["input"]).is_file()]
+    return [r.input for r in read_splits(splits_csv, splits=["test"]) if r.source == source and Path(r.input).is_file()]
 
 
 def pick_inputs(artifacts_root: str | Path, n_faces: int = 2, n_audio: int = 2, seed: int = 42,

@@ -1,4 +1,4 @@
-"""Group-disjoint (speaker-independent) splits, and the ``splits.csv`` every modality chapter writes.
+"""Group-disjoint (speaker-independent) splits (``splits.csv`` itself: :mod:`emokit.artifacts`).
 
 :func:`speaker_independent_split` assigns whole groups (``Record.group``: speaker, actor, dialogue)
 to splits, so no group is ever in two splits. It is deterministic for a seed, and tries to reach
@@ -6,18 +6,13 @@ the requested fractions in *records* (groups differ in size), optionally per lab
 """
 from __future__ import annotations
 
-import csv
 import random
 from collections import Counter, defaultdict
 from dataclasses import replace
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from ..types import Record
 from .readers import DataError
-
-SPLITS_COLUMNS = ("input", "label", "source", "group", "split")
-
 
 def _normalise(fractions: Mapping[str, float] | Sequence[float]) -> dict[str, float]:
     if not isinstance(fractions, Mapping):
@@ -89,35 +84,3 @@ def check_group_disjoint(records: Iterable[Record]) -> None:
         prev = seen.setdefault(r.group, r.split)
         if prev != r.split:
             raise DataError(f"group {r.group!r} is in two splits ({prev!r} and {r.split!r}), e.g. {r.input!r}")
-
-
-def write_splits_csv(records: Iterable[Record], path: str | Path) -> Path:
-    """Write ``splits.csv`` (columns ``input,label,source,group,split``): which example went where."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(SPLITS_COLUMNS)
-        for r in records:
-            w.writerow([r.input, r.label if r.label is not None else "", r.source, r.group, r.split or ""])
-    return path
-
-
-def read_splits_csv(path: str | Path) -> list[Record]:
-    """Read a ``splits.csv`` back into records (``extra`` is empty)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: splits.csv not found")
-    out = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in SPLITS_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: missing columns {missing}; expected {SPLITS_COLUMNS}")
-        for lineno, row in enumerate(reader, start=2):
-            try:
-                out.append(Record(input=row["input"], label=row["label"] or None, source=row["source"],
-                                  group=row["group"], split=row["split"] or None))
-            except ValueError as exc:
-                raise DataError(f"{path}, row {lineno}: {exc}") from None
-    return out

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..eval import confusion, score, scores_from_confusion
 from ..labels import INDEX7, LABELS7
 from . import late, trimodal
 from .hybrid import FusionData, load_dialogue_pickle, load_feature_npz, save_feature_npz, sentiments_for
@@ -138,9 +139,9 @@ def meld_text_eval(params: Mapping[str, Any], root: str | Path, cache_dir: str |
     ok = ~np.isnan(out["probs"]).any(axis=1)
     y = np.asarray([INDEX7[x] for x in pool["label"]])
     pred = out["probs"][ok].argmax(1)
-    s = late.scores_from_confusion(late.confusion_matrix(y[ok], pred))
+    s = scores_from_confusion(confusion(y[ok], pred))
     recall = {}
-    cm = late.confusion_matrix(y[ok], pred)
+    cm = confusion(y[ok], pred)
     for i, lab in enumerate(LABELS7):
         if cm[i].sum():
             recall[lab] = float(cm[i, i] / cm[i].sum())
@@ -171,19 +172,19 @@ def late_fusion_experiments(df, probs: Mapping[str, np.ndarray], params: Mapping
     def on(mask):
         return {m: P[m][mask] for m in mods}
 
-    res["single_test"] = {m: {k: float(v) for k, v in late.scores_from_confusion(
-        late.confusion_matrix(y[test], P[m][test].argmax(1))).items()} for m in mods}
+    res["single_test"] = {m: {k: float(v) for k, v in scores_from_confusion(
+        confusion(y[test], P[m][test].argmax(1))).items()} for m in mods}
     g_dev = late.grid_search(on(dev), y[dev], step=step, metric=metric)
     g_test = late.grid_search(on(test), y[test], step=step, metric=metric)
     res["grid_dev"], res["grid_test"] = g_dev, g_test
-    res["dev_tuned_on_test"] = late.score(y[test], late.fuse(on(test), g_dev.best_weights), metric)
-    res["dev_tuned_on_test_all"] = {k: float(v) for k, v in late.scores_from_confusion(late.confusion_matrix(
+    res["dev_tuned_on_test"] = score(y[test], late.fuse(on(test), g_dev.best_weights), metric)
+    res["dev_tuned_on_test_all"] = {k: float(v) for k, v in scores_from_confusion(confusion(
         y[test], late.fuse(on(test), g_dev.best_weights).argmax(1))).items()}
     rw = params.get("report_weights")
     if rw:
-        res["report_weights_on_test"] = late.score(y[test], late.fuse(on(test), rw), metric)
+        res["report_weights_on_test"] = score(y[test], late.fuse(on(test), rw), metric)
     eq = {m: 1 / len(mods) for m in mods}
-    res["equal_weights_on_test"] = late.score(y[test], late.fuse(on(test), eq), metric)
+    res["equal_weights_on_test"] = score(y[test], late.fuse(on(test), eq), metric)
     # calibration: temperatures fitted on dev, per modality
     cal = params.get("calibration", {})
     temps = {m: late.fit_temperature(P[m][dev], y[dev], tuple(cal.get("temperature_bounds", (0.05, 20))))
@@ -192,7 +193,7 @@ def late_fusion_experiments(df, probs: Mapping[str, np.ndarray], params: Mapping
     g_dev_cal = late.grid_search({m: Pc[m][dev] for m in mods}, y[dev], step=step, metric=metric)
     res["temperatures"] = temps
     res["grid_dev_calibrated"] = g_dev_cal
-    res["calibrated_dev_tuned_on_test"] = late.score(
+    res["calibrated_dev_tuned_on_test"] = score(
         y[test], late.fuse({m: Pc[m][test] for m in mods}, g_dev_cal.best_weights), metric)
     nb = int(cal.get("n_bins", 10))
     res["reliability_raw"] = {m: late.reliability(P[m][test], y[test], nb) for m in mods}

@@ -247,19 +247,6 @@ def build_model(dims: Mapping[str, int], d_model: int = 256, heads: int = 4, dro
     return HybridFusion()
 
 
-def class_weights(y: np.ndarray, n: int = 7, mode: str | None = "balanced") -> np.ndarray | None:
-    """'balanced': n_samples / (n_classes_present * count), 0 for absent classes; None: no weights."""
-    if not mode:
-        return None
-    if mode != "balanced":
-        raise ValueError(f"class_weights must be 'balanced' or null, got {mode!r}")
-    counts = np.bincount(np.asarray(y), minlength=n).astype(float)
-    present = counts > 0
-    w = np.zeros(n)
-    w[present] = counts.sum() / (present.sum() * counts[present])
-    return w
-
-
 def _tensors(data: FusionData):
     torch = _torch()
     t = {m: torch.as_tensor(getattr(data, m), dtype=torch.float32) for m in MODALITIES}
@@ -283,11 +270,11 @@ def predict_proba(model, data: FusionData, gate_override: float | None = None, b
 
 
 def evaluate(model, data: FusionData, gate_override: float | None = None) -> dict[str, Any]:
-    from .late import confusion_matrix, scores_from_confusion
+    from ..eval import confusion, scores_from_confusion
 
     p7, p3, alpha, beta = predict_proba(model, data, gate_override)
     pred = p7.argmax(1)
-    s = scores_from_confusion(confusion_matrix(data.y7, pred))
+    s = scores_from_confusion(confusion(data.y7, pred))
     known = data.y3 != IGNORE
     out = {k: float(v) for k, v in s.items()}
     out["sentiment_accuracy"] = float((p3.argmax(1)[known] == data.y3[known]).mean()) if known.any() else float("nan")
@@ -332,7 +319,9 @@ def train(data: FusionData, config: Mapping[str, Any] | None = None, verbose: bo
         x = getattr(tr, m).reshape(-1, data.dims[m])
         getattr(model, f"mean_{m}").copy_(torch.as_tensor(x.mean(0)))
         getattr(model, f"std_{m}").copy_(torch.as_tensor(x.std(0) + 1e-6))
-    cw = class_weights(tr.y7, mode=cfg["class_weights"])
+    from ..eval import class_weights
+
+    cw = class_weights(tr.y7, cfg["class_weights"])
     ce7 = torch.nn.CrossEntropyLoss(weight=None if cw is None else torch.as_tensor(cw, dtype=torch.float32))
     ce3 = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
     opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
@@ -388,34 +377,18 @@ def train(data: FusionData, config: Mapping[str, Any] | None = None, verbose: bo
 
 
 def save_model(result: TrainResult, folder: str | Path, card: Mapping[str, Any]) -> Path:
-    import json
+    from ..artifacts import write_card
 
     torch = _torch()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(result.model.state_dict(), folder / "model.pt")
-    (folder / "model_card.json").write_text(json.dumps(
-        {**card, "dims": result.model.dims, "config": result.config, "best_epoch": result.best_epoch,
-         "val": result.best_val, "wall_time_s": round(result.wall_time_s, 2)}, indent=2, default=str))
+    write_card(folder, {"kind": "hybrid_fusion", "params": result.config, **card, "dims": result.model.dims,
+                        "config": result.config, "best_epoch": result.best_epoch,
+                        "metrics": {f"val.{k}": v for k, v in result.best_val.items()},
+                        "val": result.best_val, "wall_time_s": round(result.wall_time_s, 2)})
     return folder
 
 
-def plot_curves(histories: Mapping[str, Sequence[Mapping[str, float]]]):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    for name, h in histories.items():
-        ep = [r["epoch"] for r in h]
-        axes[0].plot(ep, [r["train_loss"] for r in h], label=f"{name} train")
-        axes[0].plot(ep, [r["val_loss"] for r in h], "--", label=f"{name} val")
-        axes[1].plot(ep, [r["val_f1_weighted"] for r in h], label=name)
-        axes[2].plot(ep, [r["gate_alpha"] for r in h], label=f"{name} alpha (audio)")
-        axes[2].plot(ep, [r["gate_beta"] for r in h], ":", label=f"{name} beta (vision)")
-    axes[0].set_title("loss (CE7 + 0.3 CE3)")
-    axes[1].set_title("validation weighted F1")
-    axes[2].set_title("mean gate values (validation)")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+CURVE_PANELS = {"loss (CE7 + 0.3 CE3)": ["train_loss", "val_loss"], "validation weighted F1": ["val_f1_weighted"],
+                "mean gate values (validation: alpha audio, beta vision)": ["gate_alpha", "gate_beta"]}

@@ -10,7 +10,8 @@
 * :func:`fit_temperature` / :func:`apply_temperature`: per-modality temperature scaling fitted on
   validation data (calibration before fusion; the report fuses raw probabilities).
 * Figures: :func:`plot_ternary` (mpltern heatmap of the metric over the simplex, best point
-  marked), :func:`plot_confusion`, :func:`plot_reliability`.
+  marked), :func:`plot_reliability` (the confusion heatmap: :func:`emokit.figures.plot_confusion`).
+* Scores (one macro-F1 rule for every chapter): :mod:`emokit.eval`.
 
 Modality names are free strings; the project uses ``vision``, ``audio``, ``text``.
 """
@@ -24,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..eval import confusion, scores_from_confusion
 from ..labels import LABELS7
 
 N_CLASSES = len(LABELS7)
@@ -102,36 +104,6 @@ def fuse(probs: Mapping[str, Any], weights: Mapping[str, float],
         raise FusionError(f"{len(bad)} example(s) have no modality available to fuse (first rows: {bad[:5].tolist()})")
     out = np.einsum("mn,mnc->nc", w / total, np.nan_to_num(stack))
     return out / out.sum(axis=1, keepdims=True)
-
-
-# --------------------------------------------------------------------------- metrics
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = N_CLASSES) -> np.ndarray:
-    return np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n)
-
-
-def scores_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """accuracy, f1_macro, f1_weighted for one (C x C) or many (G x C x C) confusion matrices,
-    with scikit-learn's conventions (a class with no predictions and no support scores 0; macro
-    averages over classes that occur in y_true or y_pred)."""
-    cm = np.asarray(cm, dtype=np.float64)
-    tp = np.diagonal(cm, axis1=-2, axis2=-1)
-    support = cm.sum(axis=-1)          # true counts per class
-    predicted = cm.sum(axis=-2)        # predicted counts per class
-    denom = support + predicted
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    n = support.sum(axis=-1)
-    present = denom > 0
-    out = {
-        "accuracy": tp.sum(axis=-1) / n,
-        "f1_weighted": (f1 * support).sum(axis=-1) / n,
-        "f1_macro": f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1),
-    }
-    return out
-
-
-def score(y_true: np.ndarray, probs: np.ndarray, metric: str = "f1_weighted") -> float:
-    cm = confusion_matrix(y_true, np.asarray(probs).argmax(axis=1))
-    return float(scores_from_confusion(cm)[metric])
 
 
 # --------------------------------------------------------------------------- grid
@@ -389,10 +361,10 @@ def single_vs_fused(probs: Mapping[str, np.ndarray], labels: np.ndarray,
     y = np.asarray(labels)
     rows = []
     for m, p in probs.items():
-        s = scores_from_confusion(confusion_matrix(y, np.asarray(p).argmax(axis=1)))
+        s = scores_from_confusion(confusion(y, np.asarray(p).argmax(axis=1)))
         rows.append({"model": m, **{k: float(s[k]) for k in METRICS}})
     fused = fuse(probs, weights)
-    s = scores_from_confusion(confusion_matrix(y, fused.argmax(axis=1)))
+    s = scores_from_confusion(confusion(y, fused.argmax(axis=1)))
     wtxt = ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
     rows.append({"model": f"{name} ({wtxt})", **{k: float(s[k]) for k in METRICS}})
     return pd.DataFrame(rows)
@@ -478,29 +450,6 @@ def plot_ternary(result: GridResult, title: str | None = None, order: Sequence[s
     ax.legend(loc="upper left", bbox_to_anchor=(-0.15, 1.12), fontsize=8, frameon=False)
     if title:
         ax.set_title(title, pad=28)
-    return fig
-
-
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, title: str = "", normalise: bool = True,
-                   labels: Sequence[str] = LABELS7):
-    import matplotlib.pyplot as plt
-
-    cm = confusion_matrix(y_true, y_pred, len(labels)).astype(float)
-    shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalise else cm
-    fig, ax = plt.subplots(figsize=(5.6, 4.8))
-    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else None)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if cm[i].sum() > 0:
-                ax.text(j, i, f"{shown[i, j]:.2f}" if normalise else int(cm[i, j]), ha="center",
-                        va="center", fontsize=7, color="white" if shown[i, j] > 0.5 * shown.max() else "black")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_title(title)
-    fig.tight_layout()
     return fig
 
 

@@ -23,11 +23,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..artifacts import SPLITS_COLUMNS, read_splits
 from ..labels import LABELS7
 
 log = logging.getLogger(__name__)
 
-SPLITS_COLUMNS = ("input", "label", "source", "group", "split")
 
 
 # --------------------------------------------------------------------------- pools
@@ -40,10 +40,8 @@ def read_heldout(chapter: str, artifacts_root: str | Path, splits: Sequence[str]
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `dvc repro {chapter}` (or `python -m emokit.pipeline "
                                 f"run {chapter}`) first; fusion draws only from the modality chapters' held-out rows")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in SPLITS_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing columns {missing}; has {list(df.columns)}")
+    df = pd.DataFrame([{c: getattr(r, c) or "" for c in SPLITS_COLUMNS} for r in read_splits(path)],
+                      columns=list(SPLITS_COLUMNS))
     keep = df["split"].isin(list(splits)) & df["label"].isin(LABELS7)
     if sources:
         keep &= df["source"].isin(list(sources))

@@ -123,7 +123,7 @@ _TOKEN = re.compile(r"""\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[["']([^"']+)["']\]""")
 def resolve_key(data: Any, key: str) -> Any:
     """Follow ``text.runs[1].accuracy`` or ``audio.v3_grid.best_val_accuracy["1e-4/32/0.1"]``.
 
-    A trailing comment in parentheses (``audio.v3_grid.best_val_accuracy (8 cells at 0.2563)``, for a
+    A trailing comment in parentheses (``audio.v3_grid.best_val_accuracy (7 cells at 0.2563)``, for a
     number the row derives from that part of the file) is ignored. Raises KeyError naming the part
     that is missing.
     """

@@ -5,7 +5,6 @@ draws the figures and writes ``metrics.json``.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +12,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..artifacts import choose_best, update_card, write_best
+from ..eval import confusion, metric_stats
 from ..labels import LABELS7
 from ..types import Record
 from . import data as tdata
-from .metrics import (classification_metrics, confusion, multilabel_macro_f1, multilabel_predict,
-                      tune_thresholds, word_error_rate)
+from .metrics import multilabel_macro_f1, multilabel_predict, tune_thresholds, word_error_rate
 
 
 @dataclass
@@ -67,7 +67,7 @@ def forward_all(model_path: Path, texts: Sequence[str], batch_size: int = 64) ->
 def evaluate_probs(records: Sequence[Record], P: np.ndarray, prefix: str) -> tuple[dict, np.ndarray, list[str]]:
     y = [r.label for r in records]
     pred = [LABELS7[i] for i in P.argmax(1)]
-    return classification_metrics(y, pred, prefix), confusion(y, pred), pred
+    return metric_stats(y, pred, prefix), confusion(y, pred), pred
 
 
 def run_stages(d: TextData, stages: Sequence[Mapping[str, Any]], out_dir: Path, profile: str,
@@ -78,7 +78,7 @@ def run_stages(d: TextData, stages: Sequence[Mapping[str, Any]], out_dir: Path, 
     same forward pass gives the 7-class scores (on the single-label rows) and the embeddings for
     the Ekman head.
     """
-    from .train import train, update_card
+    from .train import train
 
     results = []
     for stage in stages:
@@ -210,7 +210,7 @@ def zero_shot_nade(records: Sequence[Record], neutral_threshold: float = 0.0, pr
 
     pred = nade_predict([r.input for r in records], neutral_threshold=neutral_threshold)
     y = [r.label for r in records]
-    return classification_metrics(y, pred, f"{prefix}.test"), confusion(y, pred)
+    return metric_stats(y, pred, f"{prefix}.test"), confusion(y, pred)
 
 
 # --------------------------------------------------------------------------- ASR
@@ -248,18 +248,11 @@ def ravdess_wer(root: Path, n_clips: int | None, seed: int = 42, model: str | No
              "asr.clips_within_one_edit": float(exact_prefix)}, rows)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
 def select_best(candidates: Sequence[Mapping[str, Any]], models_dir: Path, key: str = "val.accuracy",
                 multilingual: str | None = None) -> dict:
-    """Pick the candidate with the best validation score and write ``models/best.json`` (the CLI
-    default). ``multilingual`` names the head used for Chinese input."""
-    best = max(candidates, key=lambda c: c["val"][key])
-    info = {"path": Path(best["path"]).name, "selected_by": key, "value": best["val"][key],
-            "candidates": {c["name"]: c["val"][key] for c in candidates},
-            "multilingual": multilingual}
-    write_json(Path(models_dir) / "best.json", info)
-    return info
+    """Pick the candidate with the best validation score (:func:`emokit.artifacts.choose_best`) and
+    write ``models/best.json`` (the CLI default). ``multilingual`` names the head used for Chinese input."""
+    scores = {c["name"]: c["val"][key] for c in candidates}
+    chosen = choose_best(scores, key)
+    path = next(Path(c["path"]).name for c in candidates if c["name"] == chosen)
+    return write_best(models_dir, chosen, key, scores, path=path, multilingual=multilingual)

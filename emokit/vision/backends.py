@@ -14,7 +14,6 @@ deepface (D)   ``DeepFace.analyze(actions=['emotion'])``               1024 (emo
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -24,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..artifacts import read_card, write_card
 from ..labels import LABELS7
 
 log = logging.getLogger(__name__)
@@ -173,15 +173,15 @@ class LandmarkBackend(Backend):
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         joblib.dump(self.clf, model_dir / "classifier.joblib")
-        card = {"backend": self.name, "size": self.size, "inset": self.inset, "embed_dim": self.embed_dim, **card}
-        (model_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+        write_card(model_dir, {"kind": self.name, "backend": self.name, "size": self.size, "inset": self.inset,
+                               "embed_dim": self.embed_dim, **card})
         return model_dir
 
     @classmethod
     def load(cls, model_dir: Path) -> "LandmarkBackend":
         import joblib
 
-        card = json.loads((Path(model_dir) / "model_card.json").read_text())
+        card = read_card(model_dir)
         return cls(joblib.load(Path(model_dir) / "classifier.joblib"), size=card.get("size", 144),
                    inset=card.get("inset", 0.0), model_dir=Path(model_dir))
 
@@ -219,9 +219,8 @@ class ResNetBackend(Backend):
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
         self._torch.save(self.net.state_dict(), model_dir / "model.pt")
-        card = {"backend": self.name, "arch": self.arch, "input_size": self.input_size,
-                "mean": self.mean, "std": self.std, "embed_dim": self.embed_dim, "labels": list(LABELS7), **card}
-        (model_dir / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+        write_card(model_dir, {"kind": self.name, "backend": self.name, "arch": self.arch, "input_size": self.input_size,
+                               "mean": self.mean, "std": self.std, "embed_dim": self.embed_dim, **card})
         return model_dir
 
     @classmethod
@@ -230,7 +229,7 @@ class ResNetBackend(Backend):
 
         from .nets import ResNet
 
-        card = json.loads((Path(model_dir) / "model_card.json").read_text())
+        card = read_card(model_dir)
         net = ResNet(**card["arch"])
         net.load_state_dict(torch.load(Path(model_dir) / "model.pt", map_location="cpu", weights_only=True))
         return cls(net, card["input_size"], card["mean"], card["std"], Path(model_dir), card["arch"])
@@ -385,9 +384,7 @@ def available_backends() -> dict[str, tuple[bool, str]]:
 
 def load_from_dir(model_dir: Path) -> Backend:
     card_path = Path(model_dir) / "model_card.json"
-    if not card_path.is_file():
-        raise FileNotFoundError(f"{model_dir}: no model_card.json (not a vision model folder)")
-    backend = json.loads(card_path.read_text()).get("backend")
+    backend = read_card(model_dir).get("backend")
     if backend == "landmarks":
         return LandmarkBackend.load(model_dir)
     if backend == "resnet":

@@ -1,4 +1,4 @@
-"""Chapter 01's measurements: classification metrics, the Neutral bias, latency and robustness.
+"""Chapter 01's measurements: classification metrics (via :mod:`emokit.eval`), the Neutral bias, latency and robustness.
 
 Perturbations (applied to grey face crops; ``level`` 0 is the clean image):
 
@@ -16,35 +16,27 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..eval import metric_stats, per_class
 from ..labels import LABELS7
 
 
 def metrics(y_true: Sequence[str], probs: np.ndarray) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, f1_score, recall_score
-
-    y_pred = [LABELS7[i] for i in np.asarray(probs).argmax(axis=1)]
+    """:func:`emokit.eval.metric_stats` (``recall`` as a dict) plus the Neutral-bias measures."""
+    probs = np.asarray(probs)
     y_true = list(y_true)
-    rec = recall_score(y_true, y_pred, labels=list(LABELS7), average=None, zero_division=0)
-    present = [c for c in LABELS7 if c in set(y_true) | set(y_pred)]  # macro over classes that occur
+    m = metric_stats(y_true, probs, prefix="", per_class=True)
+    y_pred = probs.argmax(axis=1)
+    neutral = LABELS7.index("Neutral")
     out: dict[str, Any] = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
-        "recall": {c: float(r) for c, r in zip(LABELS7, rec)},
-        "neutral_pred_share": float(np.mean([p == "Neutral" for p in y_pred])),
+        "accuracy": m["accuracy"], "f1_macro": m["f1_macro"], "f1_weighted": m["f1_weighted"],
+        "recall": per_class(m, "recall"),
+        "neutral_pred_share": float(np.mean(y_pred == neutral)),
         "neutral_true_share": float(np.mean([t == "Neutral" for t in y_true])),
-        "mean_prob_neutral": float(np.asarray(probs)[:, LABELS7.index("Neutral")].mean()),
+        "mean_prob_neutral": float(probs[:, neutral].mean()),
         "n": len(y_true),
     }
     out["neutral_bias"] = out["neutral_pred_share"] / out["neutral_true_share"] if out["neutral_true_share"] else float("nan")
     return out
-
-
-def confusion(y_true: Sequence[str], probs: np.ndarray) -> np.ndarray:
-    from sklearn.metrics import confusion_matrix
-
-    y_pred = [LABELS7[i] for i in np.asarray(probs).argmax(axis=1)]
-    return confusion_matrix(list(y_true), y_pred, labels=list(LABELS7))
 
 
 def perturb(gray: np.ndarray, kind: str, level: float) -> np.ndarray:

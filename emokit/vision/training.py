@@ -109,15 +109,13 @@ def train_resnet(faces: Sequence[np.ndarray], labels: Sequence[str], *, arch: di
     return backend, info
 
 
-def write_best(models_dir: Path, backend: str, reason: str, metrics: dict[str, Any] | None = None) -> Path:
-    """Mark the CLI default: ``<models_dir>/best.json`` names the backend (and its folder when trained)."""
-    import json
+def write_best(models_dir: Path, selected_by: str, candidates: dict[str, float], reason: str = "",
+               metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Choose the CLI default among ``candidates`` (backend -> validation score) and record it in
+    ``<models_dir>/best.json`` (:mod:`emokit.artifacts`), with the backend's folder when it was
+    trained here. ``selected_by`` must be a validation key: the test faces play no part."""
+    from ..artifacts import choose_best, write_best as _write
 
-    models_dir = Path(models_dir)
-    models_dir.mkdir(parents=True, exist_ok=True)
-    d = {"backend": backend, "reason": reason, "metrics": metrics or {}}
-    if (models_dir / backend / "model_card.json").is_file():
-        d["model_dir"] = backend
-    path = models_dir / "best.json"
-    path.write_text(json.dumps(d, indent=2))
-    return path
+    backend = choose_best(candidates, selected_by)
+    path = backend if (Path(models_dir) / backend / "model_card.json").is_file() else None
+    return _write(models_dir, backend, selected_by, candidates, path=path, reason=reason, metrics=metrics or {})
