@@ -124,22 +124,24 @@ def test_predict_contract_bad_and_odd_inputs(tmp_path):
 
     from emokit import vision
 
-    small = tmp_path / "crop.png"  # a small crop no detector calls a face: taken whole
+    small = tmp_path / "crop.png"  # a small image no detector calls a face and no face check passes
     Image.fromarray(np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (48, 1))).save(small)
     big = tmp_path / "wall.png"
     Image.fromarray(np.full((300, 400, 3), 128, np.uint8)).save(big)
     notimg = tmp_path / "notes.jpg"
     notimg.write_text("not an image")
-    preds = vision.predict([str(small), str(tmp_path / "missing.jpg"), str(big), str(notimg)], backend="B")
-    assert [p.input for p in preds] == [str(small), str(tmp_path / "missing.jpg"), str(big), str(notimg)]
-    ok, missing, wall, bad = preds
-    assert ok.status == "ok" and len(ok.probabilities) == 7 and ok.extra["box"] == [0, 0, 48, 48]
-    assert ok.extra["face_source"] == "whole_image" and ok.extra["faces"][0]["box"] == [0, 0, 48, 48]
+    face = tmp_path / "face.png"
+    Image.fromarray(_face_like(48)).save(face)
+    preds = vision.predict([str(small), str(tmp_path / "missing.jpg"), str(big), str(notimg), str(face)], backend="B")
+    assert [p.input for p in preds] == [str(small), str(tmp_path / "missing.jpg"), str(big), str(notimg), str(face)]
+    grad, missing, wall, bad, ok = preds
+    assert grad.status == "no_face" and "face check" in grad.detail
+    assert ok.status == "ok" and len(ok.probabilities) == 7 and ok.extra["box"]
     assert missing.status == "error" and "missing.jpg" in missing.detail and "not found" in missing.detail
     assert wall.status == "no_face" and "no face" in wall.detail
     assert bad.status == "error" and "notes.jpg" in bad.detail
     d = json.loads(ok.to_json())
-    assert set(d["probabilities"]) == set(LABELS7) and d["box"] == [0, 0, 48, 48]
+    assert set(d["probabilities"]) == set(LABELS7) and d["box"] == ok.extra["box"]
     # arrays are accepted too, and rotated / odd-sized images do not break anything
     arr = np.rot90(np.repeat(_face_like(61)[..., None], 3, 2)).copy()
     assert vision.predict([arr], backend="B")[0].ok

@@ -98,9 +98,37 @@ def read_image(src: PathOrBytes) -> np.ndarray:
     try:
         img = Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else str(src))
         img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation tag
+        if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit integer or float grey
+            return _deep_grey_to_rgb8(img)
         return np.asarray(img.convert("RGB"))
     except Exception as exc:
         raise MediaError(f"{_name(src)}: not a readable image ({type(exc).__name__}: {exc})") from exc
+
+
+def _deep_grey_to_rgb8(img) -> np.ndarray:
+    """A 16-bit (``I;16``), 32-bit integer (``I``) or float (``F``) grey image as RGB uint8.
+
+    Pillow's own ``convert("RGB")`` clips such values at 255, so a 16-bit PNG of a face comes out
+    all white. Here the values are scaled from the range their type implies: 16-bit data by 1/257
+    (65535 -> 255), 32-bit integers by their own maximum when above 65535, floats in [0, 1] by 255,
+    other floats by their min-max range."""
+    a = np.asarray(img)
+    if a.dtype.kind == "f":
+        a = a.astype(np.float64)
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if lo >= 0.0 and hi <= 1.0:
+            a = a * 255.0
+        elif hi > lo:
+            a = (a - lo) * (255.0 / (hi - lo))
+        a = np.nan_to_num(a, nan=0.0)
+    else:
+        a = a.astype(np.float64)
+        hi = float(a.max()) if a.size else 0.0
+        if img.mode.startswith("I;16") or a.dtype == np.uint16 or hi > 255:
+            a = a / (257.0 if hi <= 65535 else hi / 255.0)
+    g = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
 
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -114,7 +142,10 @@ def sample_video_frames(src: str | Path, n: int = 5) -> list[np.ndarray]:
     """``n`` uniformly spaced RGB frames of a video (report 4: 5 frames per clip), via PyAV.
 
     Frames are taken at the centres of ``n`` equal segments, so a short clip still yields distinct
-    frames; a clip with fewer frames than ``n`` yields what it has.
+    frames; a clip with fewer frames than ``n`` yields what it has. Memory and time stay bounded
+    whatever the length: with a known duration each target time is reached by seeking to the
+    keyframe before it and decoding forward; otherwise the stream is decoded once, keeping at most
+    ``4 n`` evenly spaced frames (a buffer that is thinned by half whenever it fills).
     """
     _check_exists(src)
     import av
@@ -127,7 +158,22 @@ def sample_video_frames(src: str | Path, n: int = 5) -> list[np.ndarray]:
         vstreams = [s for s in container.streams if s.type == "video"]
         if not vstreams:
             raise MediaError(f"{src}: contains no video stream")
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(vstreams[0])]
+        stream = vstreams[0]
+        frames: list[np.ndarray] | None = None
+        if _duration_pts(container, stream) and not (0 < (stream.frames or 0) <= n):
+            try:
+                frames = _frames_by_seeking(container, stream, n)
+            except MediaError:
+                raise
+            except Exception:  # noqa: BLE001 - an unseekable file: decode it once instead
+                frames = None
+            if not frames:
+                container.close()
+                container = av.open(str(src))
+                stream = [s for s in container.streams if s.type == "video"][0]
+                frames = None
+        if frames is None:
+            frames = _frames_by_streaming(container, stream, n)
     except MediaError:
         raise
     except Exception as exc:
@@ -136,8 +182,51 @@ def sample_video_frames(src: str | Path, n: int = 5) -> list[np.ndarray]:
         container.close()
     if not frames:
         raise MediaError(f"{src}: video has no frames")
-    total = len(frames)
-    if total <= n:
-        return frames
-    idx = [int((i + 0.5) * total / n) for i in range(n)]
-    return [frames[i] for i in idx]
+    return frames
+
+
+def _duration_pts(container, stream) -> int:
+    if stream.duration and stream.time_base:
+        return int(stream.duration)
+    if container.duration and stream.time_base:  # microseconds -> stream ticks
+        return int(container.duration / 1_000_000 / float(stream.time_base))
+    return 0
+
+
+def _frames_by_seeking(container, stream, n: int) -> list[np.ndarray]:
+    dur = _duration_pts(container, stream)
+    start = int(stream.start_time or 0)
+    out: list[np.ndarray] = []
+    last_pts = None
+    for i in range(n):
+        target = start + int((i + 0.5) * dur / n)
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+        chosen = None
+        for frame in container.decode(stream):
+            chosen = frame
+            if frame.pts is None or frame.pts >= target:
+                break
+        if chosen is None:
+            continue
+        if chosen.pts is not None and chosen.pts == last_pts:  # fewer frames than n: no duplicates
+            continue
+        last_pts = chosen.pts
+        out.append(chosen.to_ndarray(format="rgb24"))
+    return out
+
+
+def _frames_by_streaming(container, stream, n: int) -> list[np.ndarray]:
+    cap = max(4 * n, 8)
+    kept: list[tuple[int, np.ndarray]] = []
+    step = 1
+    for i, frame in enumerate(container.decode(stream)):
+        if i % step:
+            continue
+        kept.append((i, frame.to_ndarray(format="rgb24")))
+        if len(kept) >= cap:  # thin to every other kept frame
+            step *= 2
+            kept = [(j, f) for j, f in kept if j % step == 0]
+    if len(kept) <= n:
+        return [f for _, f in kept]
+    idx = [int((k + 0.5) * len(kept) / n) for k in range(n)]
+    return [kept[k][1] for k in idx]

@@ -7,7 +7,8 @@
     vision.LiveAnalyzer().process(frame_rgb)            # per camera frame, with tracking
 
 Per image: faces are found with OpenCV's Haar cascade (small crops such as FER's 48×48 are taken
-whole when nothing is detected, ``face_source='whole_image'``); each face gets a 7-class vector
+whole when nothing is detected and they pass a face check, ``face_source='whole_image'``;
+noise, flat squares or a 1×1 image get ``no_face``); each face gets a 7-class vector
 (``faces`` extra: box + probabilities per face); the top-level label/probabilities/box are the
 largest face's. Per video: ``n_frames`` uniformly spaced frames (PyAV), the largest face per frame,
 frames without a face dropped, probabilities averaged; no face at all gives status ``no_face``.
@@ -102,7 +103,9 @@ def analyze_image(img: np.ndarray, bk, name: str, all_faces: bool = True, **dete
     faces = find_faces(img, largest_only=not all_faces, **detect_kw)
     h, w = img.shape[:2]
     if not faces:
-        return Prediction.failed(name, "no_face", f"{name}: no face found in the {w}x{h} image",
+        why = (" (a small image is taken whole only when it passes the face check)"
+               if max(h, w) <= detect_kw.get("crop_max_side", 96) else "")
+        return Prediction.failed(name, "no_face", f"{name}: no face found in the {w}x{h} image{why}",
                                  backend=bk.name, box=None)
     probs = bk.predict_faces([f.gray for f in faces])
     return Prediction.from_probs(name, probs[0], box=list(faces[0].box), face_source=faces[0].source,
