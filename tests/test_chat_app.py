@@ -134,3 +134,55 @@ def test_warm_up_loads_models_in_background(tmp_path):
     app = chat_app.ChatApp(session=s, live=_live, media=False, workdir=tmp_path)
     app.warm_up().join(timeout=10)
     assert seen == [(8000,)] and app._live is _live   # an injected backend is kept
+
+
+def test_composer_sends_on_submit_only(app):
+    """The text box sends on its 'submit' message (Enter or Send in the browser); the draft alone does not."""
+    app.text.value = "a draft"                       # typing (or leaving the box) only updates the draft
+    time.sleep(0.1)
+    assert app.session.turns == [] and app.state == "IDLE"
+    app._on_composer_msg(app.text, {"type": "submit", "text": "I passed the exam"}, [])
+    app._worker.join(10)
+    assert [t.user_text for t in app.session.turns] == ["I passed the exam"] and app.state == "IDLE"
+    assert app.text.value == "" and app.text.disabled is False
+    app._on_composer_msg(app.text, {"type": "submit", "text": "   "}, [])   # blank: nothing sent
+    assert len(app.session.turns) == 1
+
+
+def test_custom_persona_needs_its_description(app):
+    app.persona.value = "user_defined"                 # chosen with an empty description
+    assert app.session.persona == "daily_chat"
+    assert "data-error='true'" in app.persona_msg.value and "daily_chat" in app.persona_msg.value
+    assert app._switch("user_defined") is None and app.session.persona == "daily_chat"
+    app.custom.value = "a calm old sea captain"
+    app.apply_custom.click()
+    assert app.session.persona == "user_defined" and app.persona_msg.value == ""
+
+
+def test_transcript_downloads_and_server_copy_when_asked(app, tmp_path):
+    sent = []
+    app.export_btn.send = lambda content, buffers=None: sent.append(content)
+    app.submit(text="hello <b>there</b>")
+    app._on_download_request(app.export_btn, {"type": "request"}, [])
+    assert sent[0]["type"] == "file" and sent[0]["name"].endswith(".md") and "## Turn 1" in sent[0]["text"]
+    assert "&lt;b&gt;there" in sent[0]["text"] and not list(app.export_dir.glob("*.md"))   # no server copy
+    app.export_server.value = True
+    app._on_download_request(app.export_btn, {"type": "request"}, [])
+    app._on_download_request(app.export_btn, {"type": "request"}, [])
+    saved = sorted(app.export_dir.glob("transcript-*.md"))
+    assert len(saved) == 2 and saved[0].read_text() == sent[-1]["text"]   # a new name each time, none overwritten
+    assert any(str(p) in app.export_out.value for p in saved)
+
+
+def test_empty_states_and_static_picture(app):
+    assert "No turn yet" in app.scores.value and "step by step" in app.steps.value
+    assert app.live_img.layout.display == "none" and "Allow the camera" in app.live_empty.value
+    app.cam.send = lambda content, buffers=None: None
+    app._on_cam_msg(app.cam, {"type": "frame"}, [_jpeg()])
+    assert app.live_img.layout.display is None and app.live_empty.layout.display == "none"
+    app.submit(text="I am so happy today")
+    pic = app.snapshot_html()
+    assert 'src="data:image/jpeg;base64,' in pic and "I am so happy today" in pic and "data-modality" in pic
+    assert "height:560px" in app.chat.value and "height:560px" not in pic   # the picture shows the whole chat
+    # the glow breathes a finite number of times (an idle window repaints nothing)
+    assert "infinite" not in chat_app.render_chat(app.entries, "Happy")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import html
 import io
 import logging
+import os
 import re
 import tempfile
 import threading
@@ -43,25 +44,37 @@ EMOTION_COLOURS = {"Happy": "#f4b400", "Sad": "#4a6fa5", "Angry": "#d93025", "Fe
 EMOJI = {"Happy": "😊", "Sad": "😢", "Angry": "😠", "Fear": "😨", "Surprise": "😲", "Disgust": "🤢",
          "Neutral": "😐", None: "❔"}
 STATES = ("IDLE", "RECORDING", "PROCESSING")
+CHAT_HEIGHT_PX = 560   # the chat window; with the camera, scores, steps and hold-to-talk it fits 1280x800
 STATE_COLOURS = {"IDLE": "#2e7d32", "RECORDING": "#c62828", "PROCESSING": "#ef6c00"}
 
 _HOLD_ESM = """
 function render({ model, el }) {
   const btn = document.createElement("button");
   btn.className = "emokit-hold";
-  btn.textContent = model.get("label");
-  btn.style.cssText = "width:100%;padding:10px;font-size:15px;border-radius:8px;border:none;" +
+  btn.type = "button";
+  btn.setAttribute("aria-label", "Hold to talk: press and hold, speak, release to send");
+  btn.style.cssText = "width:100%;padding:10px;font-size:15px;border-radius:8px;border:none;display:flex;" +
+    "align-items:center;justify-content:center;gap:8px;" +
     "background:#1565c0;color:white;cursor:pointer;user-select:none;touch-action:none";
+  const MIC = '<svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true" fill="currentColor">' +
+    '<path d="M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08' +
+    'A7 7 0 0 0 19 11h-2z"/></svg>';
+  const label = document.createElement("span");
+  btn.innerHTML = MIC; btn.appendChild(label);
+  label.textContent = model.get("label");
   const down = (e) => { e.preventDefault(); if (!model.get("pressed")) { model.set("pressed", true); model.save_changes(); } };
   const up = (e) => { if (model.get("pressed")) { model.set("pressed", false); model.save_changes(); } };
   btn.addEventListener("pointerdown", down);
   btn.addEventListener("pointerup", up);
   btn.addEventListener("pointerleave", up);
   btn.addEventListener("pointercancel", up);
+  // the keyboard: hold Space or Enter on the focused button
+  btn.addEventListener("keydown", (e) => { if ((e.key === " " || e.key === "Enter") && !e.repeat) down(e); });
+  btn.addEventListener("keyup", (e) => { if (e.key === " " || e.key === "Enter") up(e); });
   const paint = () => {
     const p = model.get("pressed");
     btn.style.background = p ? "#c62828" : "#1565c0";
-    btn.textContent = p ? model.get("label_pressed") : model.get("label");
+    label.textContent = p ? model.get("label_pressed") : model.get("label");
   };
   model.on("change:pressed", paint);
   let timer = null;
@@ -147,10 +160,134 @@ def _hold_widget_class():
         pressed = traitlets.Bool(False).tag(sync=True)
         tick = traitlets.Int(0).tag(sync=True)
         fps = traitlets.Float(4.0).tag(sync=True)
-        label = traitlets.Unicode("🎤 Hold to talk").tag(sync=True)
-        label_pressed = traitlets.Unicode("● Recording... release to send").tag(sync=True)
+        label = traitlets.Unicode("Hold to talk").tag(sync=True)
+        label_pressed = traitlets.Unicode("Recording... release to send").tag(sync=True)
 
     return HoldToTalk
+
+
+_CHAT_ESM = """
+// The chat window: ``value`` is the HTML of render_chat(). Repainting keeps the reader's place: a new
+// bubble (or a reader already at the bottom) scrolls to the end; a reader who scrolled up to read stays
+// there while a reply streams in. The glow plays once when the emotion changes, then stays still.
+function render({ model, el }) {
+  const paint = () => {
+    const old = el.querySelector(".emokit-chat");
+    const count = (box) => box ? box.querySelectorAll(".emokit-bubble:not(.emokit-pending)").length : 0;
+    const atBottom = !old || old.scrollHeight - old.scrollTop - old.clientHeight < 40;
+    const before = count(old), top = old ? old.scrollTop : 0, emotion = old ? old.dataset.emotion : null;
+    el.innerHTML = model.get("value");
+    const box = el.querySelector(".emokit-chat");
+    if (!box) return;
+    if (emotion !== null && emotion === box.dataset.emotion) box.classList.add("emokit-still");
+    box.scrollTop = (atBottom || count(box) > before) ? box.scrollHeight : top;
+  };
+  model.on("change:value", paint);
+  paint();
+}
+export default { render };
+"""
+
+_COMPOSER_ESM = """
+// The text box: Enter (or the Send button) sends; leaving the box does not. ``value`` follows the typing
+// (a hold-to-talk turn sends the draft with the recording). An IME composition's Enter does not send.
+function render({ model, el }) {
+  const row = document.createElement("div");
+  row.style.cssText = "display:flex;gap:6px;width:100%";
+  const input = document.createElement("input");
+  input.type = "text"; input.className = "emokit-input";
+  input.placeholder = model.get("placeholder");
+  input.setAttribute("aria-label", "Message");
+  input.style.cssText = "flex:1;min-width:0;padding:7px 8px;font-size:14px;border:1px solid #bbb;border-radius:6px";
+  const send = document.createElement("button");
+  send.type = "button"; send.className = "emokit-send"; send.textContent = "Send";
+  send.style.cssText = "padding:7px 14px;font-size:14px;border:none;border-radius:6px;background:#1565c0;" +
+    "color:white;cursor:pointer";
+  const submit = () => {
+    const text = input.value;
+    if (!text.trim() || model.get("disabled")) return;
+    model.send({ type: "submit", text });
+    input.value = ""; model.set("value", ""); model.save_changes();
+  };
+  input.addEventListener("input", () => { model.set("value", input.value); model.save_changes(); });
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.isComposing && !e.shiftKey) { e.preventDefault(); submit(); } });
+  send.addEventListener("click", submit);
+  const sync = () => {
+    if (input.value !== model.get("value")) input.value = model.get("value");
+    send.disabled = model.get("disabled"); send.style.opacity = model.get("disabled") ? "0.5" : "1";
+  };
+  model.on("change:value", sync); model.on("change:disabled", sync); sync();
+  row.appendChild(input); row.appendChild(send); el.appendChild(row);
+}
+export default { render };
+"""
+
+_DOWNLOAD_ESM = """
+// A button that asks the kernel for a file and hands it to the browser as a download (no server path).
+function render({ model, el }) {
+  const btn = document.createElement("button");
+  btn.type = "button"; btn.className = "emokit-download";
+  btn.innerHTML = '<svg width="14" height="14" viewBox="0 0 24 24" aria-hidden="true" fill="currentColor">' +
+    '<path d="M5 20h14v-2H5v2zm7-18v10.17l-3.59-3.58L7 10l5 5 5-5-1.41-1.41L13 12.17V2h-2z"/></svg> ';
+  btn.appendChild(document.createTextNode(model.get("label")));
+  btn.style.cssText = "width:100%;padding:6px;font-size:13px;border:1px solid #bbb;border-radius:6px;" +
+    "background:#f6f8fa;cursor:pointer;display:flex;align-items:center;justify-content:center;gap:6px";
+  btn.addEventListener("click", () => model.send({ type: "request" }));
+  model.on("msg:custom", (msg) => {
+    if (!msg || msg.type !== "file") return;
+    const url = URL.createObjectURL(new Blob([msg.text], { type: msg.mime }));
+    const a = document.createElement("a");
+    a.href = url; a.download = msg.name; document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
+  el.appendChild(btn);
+}
+export default { render };
+"""
+
+
+def _chat_widget_class():
+    import anywidget
+    import traitlets
+
+    class ChatView(anywidget.AnyWidget):
+        """The chat window (``value``: render_chat's HTML), scrolled to new messages in the browser."""
+
+        _esm = _CHAT_ESM
+        value = traitlets.Unicode("").tag(sync=True)
+
+    return ChatView
+
+
+def _composer_widget_class():
+    import anywidget
+    import traitlets
+
+    class Composer(anywidget.AnyWidget):
+        """Text box + Send: a ``submit`` message on Enter or click (not on blur); ``value`` is the draft."""
+
+        _esm = _COMPOSER_ESM
+        value = traitlets.Unicode("").tag(sync=True)
+        placeholder = traitlets.Unicode("Type a message and press Enter").tag(sync=True)
+        disabled = traitlets.Bool(False).tag(sync=True)
+
+    return Composer
+
+
+def _download_widget_class():
+    import anywidget
+    import traitlets
+
+    class DownloadButton(anywidget.AnyWidget):
+        """A click asks the kernel (``request``); :meth:`deliver` sends the file to the browser's downloads."""
+
+        _esm = _DOWNLOAD_ESM
+        label = traitlets.Unicode("Download transcript").tag(sync=True)
+
+        def deliver(self, name: str, text: str, mime: str = "text/markdown") -> None:
+            self.send({"type": "file", "name": name, "text": text, "mime": mime})
+
+    return DownloadButton
 
 
 # --- HTML rendering (pure functions: tested without a browser) ------------------------------------
@@ -166,18 +303,20 @@ def md_to_html(text: str) -> str:
 def emotion_tag(label: str | None, conf: float | None) -> str:
     colour = EMOTION_COLOURS.get(label, EMOTION_COLOURS[None])
     text = f"{EMOJI.get(label, '❔')} {label or 'unknown'}" + (f" {conf:.0%}" if conf is not None else "")
-    return (f'<span class="emokit-tag" style="background:{colour};color:white;border-radius:10px;'
+    return (f'<span class="emokit-tag" style="background-color:{colour};color:white;border-radius:10px;'
             f'padding:1px 8px;font-size:11px">{html.escape(text)}</span>')
 
 
-def render_chat(entries: list[dict[str, Any]], emotion: str | None, pending: str | None = None) -> str:
+def render_chat(entries: list[dict[str, Any]], emotion: str | None, pending: str | None = None,
+                height: int | None = CHAT_HEIGHT_PX) -> str:
+    """The chat window's HTML: bubbles, the emotion glow; ``height=None`` grows to fit (a static picture)."""
     colour = EMOTION_COLOURS.get(emotion, EMOTION_COLOURS[None])
     rows = []
     for e in entries:
         if e["role"] == "user":
             rows.append(
                 '<div style="display:flex;justify-content:flex-end;margin:6px 0">'
-                '<div class="emokit-bubble emokit-user" style="max-width:80%;background:#e3f2fd;border-radius:12px 12px 2px 12px;'
+                '<div class="emokit-bubble emokit-user" style="max-width:80%;background-color:#e3f2fd;border-radius:12px 12px 2px 12px;'
                 f'padding:8px 10px">{md_to_html(e["text"]) or "<i>(nothing said)</i>"}'
                 f'<div style="margin-top:4px;text-align:right">{emotion_tag(e.get("emotion"), e.get("confidence"))}</div>'
                 '</div></div>')
@@ -186,50 +325,68 @@ def render_chat(entries: list[dict[str, Any]], emotion: str | None, pending: str
             src = html.escape(e.get("source", ""))
             rows.append(
                 '<div style="display:flex;justify-content:flex-start;margin:6px 0">'
-                f'<div class="emokit-bubble emokit-assistant" style="max-width:85%;background:white;border:{border};'
+                f'<div class="emokit-bubble emokit-assistant" style="max-width:85%;background-color:white;border:{border};'
                 f'border-radius:12px 12px 12px 2px;padding:8px 10px">{md_to_html(e["text"])}'
                 f'<div style="margin-top:4px;font-size:10px;color:#888">{src}</div></div></div>')
     if pending is not None:
         rows.append('<div class="emokit-bubble emokit-pending" style="margin:6px 0;color:#555">'
                     f'{md_to_html(pending) or "…"}<span style="opacity:.6"> ▍</span></div>')
+    if not rows:
+        rows.append('<div class="emokit-empty" style="color:#777;margin:8px">No messages yet.</div>')
+    # the glow: a still shadow in the emotion's colour; it breathes twice when the emotion changes (the
+    # browser view marks an unchanged repaint .emokit-still), so an idle window costs no repaints
     return (
         "<style>@keyframes emokit-breathe{0%{box-shadow:0 0 4px var(--emo)}50%{box-shadow:0 0 22px var(--emo)}"
-        "100%{box-shadow:0 0 4px var(--emo)}}</style>"
+        "100%{box-shadow:0 0 8px var(--emo)}}.emokit-chat.emokit-still{animation:none!important}</style>"
         f'<div class="emokit-chat" data-emotion="{html.escape(emotion or "none")}" '
-        f'style="--emo:{colour};border:2px solid {colour};border-radius:14px;padding:8px;height:430px;'
-        'overflow-y:auto;animation:emokit-breathe 3s ease-in-out infinite;background:#fafafa">'
+        f'style="--emo:{colour};border:2px solid {colour};border-radius:14px;padding:8px;'
+        + (f"height:{height}px;overflow-y:auto;" if height else "") +
+        'box-sizing:border-box;box-shadow:0 0 8px var(--emo);'
+        'animation:emokit-breathe 3s ease-in-out 2;background-color:#fafafa">'
         + "".join(rows) + "</div>")
 
 
 def render_scores(perception: dict[str, Any] | None) -> str:
-    """Per-modality (face, audio, text) and fused score bars."""
-    p = perception or {}
+    """Per-modality (face, audio, text) and fused score bars; before the first turn, what to do."""
+    if not perception:
+        return ('<div class="emokit-scores-empty" style="font-size:12px;line-height:1.35;color:#666;padding:6px;background-color:#f6f8fa;'
+                'border-radius:6px">No turn yet. Type a message and press Enter, or hold the button and speak: '
+                'the face, voice and text scores of that turn appear here.</div>')
+    p = perception
     mods = p.get("modalities") or {}
-    blocks = []
     series = [(name, (mods.get(name) or {}).get("probabilities"), (mods.get(name) or {}).get("status", "missing"))
               for name in prompts.MODALITIES]
     series.append(("fused", p.get("fused"), "ok" if p.get("fused") else "missing"))
-    for name, probs, status in series:
-        if not probs:
-            body = f'<div style="color:#999;font-size:11px">{html.escape(str(status))}</div>'
-        else:
-            bars = []
-            for k in LABELS7:
-                v = float(probs.get(k, 0.0))
-                bars.append(
-                    f'<div style="display:flex;align-items:center;font-size:10px;height:13px">'
-                    f'<span style="width:52px">{k}</span><span style="display:inline-block;height:9px;'
-                    f'width:{max(1, int(v * 100))}px;background:{EMOTION_COLOURS[k]}"></span>'
-                    f'<span style="margin-left:4px">{v:.2f}</span></div>')
-            body = "".join(bars)
-        blocks.append(f'<div class="emokit-scores" data-modality="{name}" style="display:inline-block;'
-                      f'vertical-align:top;width:170px;margin:2px"><b style="font-size:12px">{name}</b>{body}</div>')
-    return "<div>" + "".join(blocks) + "</div>"
+    td = "padding:0 3px;font-size:10px;line-height:12px;white-space:nowrap"
+    head = "".join(f'<th class="emokit-scores" data-modality="{name}" style="{td};text-align:left">{name}</th>'
+                   for name, _, _ in series)
+    rows = []
+    for k in LABELS7:
+        cells = []
+        for _, probs, _ in series:
+            if not probs:
+                cells.append(f'<td style="{td}"></td>')
+                continue
+            v = float(probs.get(k, 0.0))
+            cells.append(f'<td style="{td}"><span style="display:inline-block;height:8px;width:{max(1, int(v * 36))}px;'
+                         f'background-color:{EMOTION_COLOURS[k]}"></span> {v:.2f}</td>')
+        rows.append(f'<tr><td style="{td}">{k}</td>{"".join(cells)}</tr>')
+    why = [f"{name}: {'not in this turn' if status == 'missing' else str(status).replace('_', ' ')}"
+           for name, probs, status in series if not probs]
+    note = f'<div style="font-size:10px;color:#888">{html.escape("; ".join(why))}</div>' if why else ""
+    return (f'<table class="emokit-score-table" style="border-collapse:collapse;margin:0"><thead><tr><th></th>{head}'
+            f'</tr></thead><tbody>{"".join(rows)}</tbody></table>{note}')
 
 
 def render_steps(steps: list[tuple[str, str]]) -> str:
-    items = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in steps)
-    return f'<ol class="emokit-steps" style="font-size:11px;margin:2px 0 2px 14px;padding:0">{items}</ol>'
+    if not steps:
+        return ('<div class="emokit-steps emokit-steps-empty" style="font-size:11px;line-height:1.35;color:#666">Each turn is '
+                'shown here step by step: speech-to-text, face, voice, text, fusion, the prompt line, safety, '
+                'the reply.</div>')
+    items = "".join(f'<li style="margin:0;line-height:1.3"><b>{html.escape(k)}</b>: {html.escape(v)}</li>'
+                    for k, v in steps)
+    return (f'<ol class="emokit-steps" style="font-size:11px;line-height:1.3;margin:2px 0 2px 18px;padding:0;'
+            f'max-height:170px;overflow-y:auto;overflow-wrap:anywhere">{items}</ol>')
 
 
 def render_state(state: str, detail: str = "") -> str:
@@ -238,7 +395,7 @@ def render_state(state: str, detail: str = "") -> str:
             if state == "PROCESSING" else "")
     return ("<style>@keyframes emokit-spin{from{transform:rotate(0)}to{transform:rotate(360deg)}}</style>"
             f'<div class="emokit-state" data-state="{state}" style="display:inline-block;padding:3px 10px;'
-            f'border-radius:10px;background:{c};color:white;font-weight:bold">{spin}{state}</div>'
+            f'border-radius:10px;background-color:{c};color:white;font-weight:bold">{spin}{state}</div>'
             f'<span style="margin-left:8px;font-size:11px;color:#555">{html.escape(detail)}</span>')
 
 
@@ -288,7 +445,7 @@ class ChatApp:
 
     def __init__(self, session: ChatSession | None = None, live: Callable[[Any], Any] | None = None,
                  fps: float = 4.0, media: bool = True, workdir: str | Path | None = None,
-                 camera: str = "anywidget", frame_width: int = 320):
+                 camera: str = "anywidget", frame_width: int = 320, export_dir: str | Path | None = None):
         import ipywidgets as W
 
         self.session = session or ChatSession()
@@ -300,6 +457,7 @@ class ChatApp:
         self.frame_width = int(frame_width)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emokit-chat-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.export_dir = Path(export_dir).expanduser() if export_dir else self.workdir / "exports"   # server copies
         self.entries: list[dict[str, Any]] = []
         self.emotion: str | None = None
         self.state = "IDLE"
@@ -313,26 +471,54 @@ class ChatApp:
         self._pending_audio = threading.Event()
         self._audio_path: str | None = None
 
-        # left sidebar
+        self.root = W.HBox([self._build_sidebar(W), self._build_centre(W, media), self._build_chat(W)],
+                           layout=W.Layout(align_items="flex-start", width="100%", max_width="1260px"))
+        self.root.add_class("emokit-app")
+        self._refresh_responder()
+        # opening greeting in the current persona's voice
+        greeting = self.session.set_persona(self.session.persona, self.session.custom_persona) or ""
+        self._add_assistant(greeting, self.session.greetings[-1]["source"])
+
+    # -- layout: three columns, each built in one place -------------------------------------------
+    def _build_sidebar(self, W):
+        """Persona, who answers, transcript download (and the optional server copy), how to use it."""
         options = [(prompts.PERSONAS[k].title, k) for k in prompts.PERSONAS] + [("User-defined", prompts.USER_DEFINED)]
-        self.persona = W.Dropdown(options=options, value=self.session.persona, description="Persona",
-                                  layout=W.Layout(width="98%"))
-        self.custom = W.Textarea(placeholder="Describe your own persona, e.g. 'a tsundere cat girl who loves puns'",
-                                 layout=W.Layout(width="98%", height="90px"))
-        self.apply_custom = W.Button(description="Use this persona", layout=W.Layout(width="98%"))
+        self.persona = W.Dropdown(options=options, value=self.session.persona, layout=W.Layout(width="auto"))
+        self.custom = W.Textarea(placeholder="Describe your own persona, e.g. 'a calm old sea captain who loves puns'",
+                                 layout=W.Layout(width="auto", height="64px"))
+        self.apply_custom = W.Button(description="Use this persona", layout=W.Layout(width="auto"))
+        self.persona_msg = W.HTML()
         self.responder = W.HTML()
-        self.export_btn = W.Button(description="Export transcript", icon="download", layout=W.Layout(width="98%"))
+        self.export_btn = _download_widget_class()()
+        self.export_btn.on_msg(self._on_download_request)
+        self.export_server = W.Checkbox(value=False, indent=False, layout=W.Layout(width="auto"),
+                                        description="also save a copy on the server")
         self.export_out = W.HTML()
         self.persona.observe(self._on_persona, names="value")
         self.apply_custom.on_click(lambda _: self._switch(prompts.USER_DEFINED))
-        self.export_btn.on_click(lambda _: self._export())
-        sidebar = W.VBox([W.HTML("<h3 style='margin:4px 0'>emokit chat</h3>"), self.persona, self.custom,
-                          self.apply_custom, self.responder, self.export_btn, self.export_out],
-                         layout=W.Layout(width="230px", padding="6px", border="1px solid #eee"))
+        self.help = W.HTML(
+            "<details class='emokit-help' style='font-size:11px;color:#444'><summary>How to use it</summary>"
+            "<ol style='margin:4px 0 0 16px;padding:0'><li>Allow the camera and microphone when the browser "
+            "asks.</li><li>Type a message and press Enter, or hold the blue button (or Space on it), speak, "
+            "and let go.</li><li>The centre shows what the face, voice and words said, step by step.</li>"
+            "</ol></details>")
+        return W.VBox([W.HTML("<div style='font-size:17px;font-weight:600;margin:2px 0 4px'>emokit chat</div>"),
+                       self.responder, W.HTML("<b style='font-size:12px'>Persona</b>"), self.persona, self.custom,
+                       self.apply_custom, self.persona_msg, W.HTML("<b style='font-size:12px'>Transcript</b>"),
+                       self.export_btn, self.export_server, self.export_out, self.help],
+                      layout=W.Layout(width="240px", min_width="240px", padding="6px", border="1px solid #eee"))
 
-        # centre perception panel
+    def _build_centre(self, W, media: bool):
+        """State, the camera (see :meth:`_build_media`), the last turn's scores and steps."""
         self.live_img = W.Image(format="jpeg", layout=W.Layout(width="320px", height="240px",
-                                                                border="1px solid #ccc"))
+                                                                border="1px solid #ccc", display="none"))
+        self.live_empty = W.HTML(
+            "<div class='emokit-cam-empty' style='width:320px;height:240px;box-sizing:border-box;border:1px dashed "
+            "#bbb;border-radius:6px;display:flex;align-items:center;justify-content:center;text-align:center;"
+            "padding:20px;color:#666;font-size:13px;background-color:#f6f8fa'>" + (
+                "Camera starting. Allow the camera when the browser asks: your face, with a box and the emotion "
+                "it shows, appears here." if media else "No camera in this view (the app was built without "
+                "media). Typed messages still work.") + "</div>")
         self.live_info = W.HTML("<span style='font-size:11px;color:#777'>camera: waiting for frames</span>")
         self.state_html = W.HTML(render_state("IDLE"))
         self.scores = W.HTML(render_scores(None))
@@ -342,29 +528,42 @@ class ChatApp:
         if media:
             self._build_media(W)
             media_widgets = [w for w in (self.frame_rec, self.audio_rec) if w is not None]
-        centre = W.VBox([self.state_html, self.live_img, self.live_info, *([self.cam] if self.cam is not None else []),
-                         W.HTML("<b style='font-size:12px'>Scores (last turn)</b>"), self.scores,
-                         W.HTML("<b style='font-size:12px'>Last turn, step by step</b>"), self.steps,
-                         W.Box(media_widgets, layout=W.Layout(display="none"))],
-                        layout=W.Layout(width="390px", padding="6px"))
+        return W.VBox([self.state_html, self.live_empty, self.live_img, self.live_info,
+                       *([self.cam] if self.cam is not None else []),
+                       W.HTML("<b style='font-size:12px'>Last turn: scores</b>"), self.scores,
+                       W.HTML("<b style='font-size:12px'>Last turn, step by step</b>"), self.steps,
+                       W.Box(media_widgets, layout=W.Layout(display="none"))],
+                      layout=W.Layout(width="360px", min_width="340px", padding="6px"))
 
-        # right chat window
-        self.chat = W.HTML(render_chat([], None))
-        self.text = W.Text(placeholder="Type a message (Enter to send)", layout=W.Layout(width="70%"))
-        self.send = W.Button(description="Send", button_style="primary", layout=W.Layout(width="25%"))
-        self.send.on_click(lambda _: self._send_typed())
-        self.text.continuous_update = False   # Enter (or leaving the box) sends
-        self.text.observe(lambda ch: self._send_typed() if ch["new"].strip() else None, names="value")
-        right_children = [self.chat, W.HBox([self.text, self.send])]
+    def _build_chat(self, W):
+        """The chat window, the text box (Enter sends) and the hold-to-talk button."""
+        self.chat = _chat_widget_class()(value=render_chat([], None))
+        self.text = _composer_widget_class()()
+        self.text.on_msg(self._on_composer_msg)
+        children = [self.chat, self.text]
         if self.hold is not None:
-            right_children.append(self.hold)
-        right = W.VBox(right_children, layout=W.Layout(width="420px", padding="6px"))
-        self.root = W.HBox([sidebar, centre, right], layout=W.Layout(align_items="flex-start"))
-        self.root.add_class("emokit-app")
-        self._refresh_responder()
-        # opening greeting in the current persona's voice
-        greeting = self.session.set_persona(self.session.persona, self.session.custom_persona) or ""
-        self._add_assistant(greeting, self.session.greetings[-1]["source"])
+            children.append(self.hold)
+        return W.VBox(children, layout=W.Layout(flex="1 1 auto", min_width="420px", max_width="640px",
+                                                padding="6px", grid_gap="6px"))
+
+    def snapshot_html(self) -> str:
+        """A static picture of the app as it stands (the report shows it: live widgets need a kernel): the
+        last camera frame with its box, the state, the last turn's scores and steps, the whole chat."""
+        import base64
+
+        if self.live_img.value:
+            b64 = base64.b64encode(bytes(self.live_img.value)).decode()
+            label = self.last_live.get("label") or "no face found"
+            cam = (f'<img src="data:image/jpeg;base64,{b64}" style="width:320px;border:1px solid #ccc" '
+                   f'alt="The last camera frame, with the face box and the live label ({html.escape(str(label))})">')
+        else:
+            cam = self.live_empty.value
+        return ('<div class="emokit-snapshot" style="display:flex;gap:12px;align-items:flex-start;max-width:100%;'
+                'overflow-x:auto;font-size:13px">'
+                f'<div style="width:340px;min-width:340px">{self.state_html.value}<div>{cam}</div>'
+                f'<b style="font-size:12px">Last turn: scores</b>{self.scores.value}'
+                f'<b style="font-size:12px">Last turn, step by step</b>{self.steps.value}</div>'
+                f'<div style="flex:1;min-width:320px">{render_chat(self.entries, self.emotion, height=None)}</div></div>')
 
     def warm_up(self) -> threading.Thread:
         """Load the live vision backend and the speech-to-text model in the background, so the first
@@ -453,6 +652,9 @@ class ChatApp:
         self.last_frame = rgb
         self.last_live = {"label": label, "confidence": conf, "box": box, "status": d.get("status", "ok")}
         self.live_img.value = draw_box(rgb, box, label, conf)
+        if self.live_img.layout.display == "none":   # the first frame replaces the empty state
+            self.live_img.layout.display = None
+            self.live_empty.layout.display = "none"
         now = time.perf_counter()
         self.frame_times = [t for t in self.frame_times if now - t < 5.0] + [now]
         self.frames_processed += 1
@@ -504,8 +706,13 @@ class ChatApp:
         Image.fromarray(self.last_frame).save(path)
         return str(path)
 
-    def _send_typed(self) -> None:
-        text = self.text.value
+    def _on_composer_msg(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "submit":
+            self._send_typed(str(content.get("text") or ""))
+
+    def _send_typed(self, text: str | None = None) -> None:
+        """Send ``text`` (default: the draft in the box) as a typed turn, in a worker thread."""
+        text = self.text.value if text is None else text
         if not text.strip() or self.state != "IDLE":
             return
         self.text.value = ""
@@ -558,20 +765,30 @@ class ChatApp:
 
     # -- sidebar ----------------------------------------------------------------------------------
     def _on_persona(self, change) -> None:
-        if change["new"] == prompts.USER_DEFINED:
-            if self.custom.value.strip():
-                self._switch(prompts.USER_DEFINED)
+        if change["new"] == prompts.USER_DEFINED and not self.custom.value.strip():
+            self._persona_note("Write a description of your persona in the box below, then press "
+                               f"\u201cUse this persona\u201d. Until then the persona stays {self.session.persona}.",
+                               error=True)
             return
         self._switch(change["new"])
 
+    def _persona_note(self, text: str, error: bool = False) -> None:
+        colour = "#c62828" if error else "#555"
+        self.persona_msg.value = (f"<div class='emokit-persona-msg' data-error='{str(error).lower()}' "
+                                  f"style='font-size:11px;color:{colour}'>{html.escape(text)}</div>")
+
     def _switch(self, key: str) -> str | None:
+        if key == prompts.USER_DEFINED and not self.custom.value.strip():
+            self._persona_note("A user-defined persona needs a description: write one in the box first.", error=True)
+            return None
         try:
             greeting = self.session.set_persona(key, self.custom.value if key == prompts.USER_DEFINED else None)
         except ValueError as exc:
-            self.export_out.value = f"<span style='color:#c62828'>{html.escape(str(exc))}</span>"
+            self._persona_note(str(exc), error=True)
             return None
-        if key == prompts.USER_DEFINED and self.persona.value != key:
+        if self.persona.value != key:
             self.persona.value = key
+        self.persona_msg.value = ""
         self._add_assistant(greeting or "", self.session.greetings[-1]["source"] if self.session.greetings else "greeting")
         self._refresh_responder()
         return greeting
@@ -581,17 +798,35 @@ class ChatApp:
         if s.llm_active:
             txt = f"<div class='emokit-responder' data-mode='llm' style='font-size:11px'>Replies: <b>LLM</b> {html.escape(s.llm.model)}</div>"
         else:
-            txt = ("<div class='emokit-responder' data-mode='offline' style='font-size:11px;background:#fff3e0;"
+            txt = ("<div class='emokit-responder' data-mode='offline' style='font-size:11px;line-height:1.35;background-color:#fff3e0;"
                    "padding:4px;border-radius:6px'><b>Offline responder</b>: no LLM key is set "
                    "(DEEPSEEK_API_KEY), so replies are templates from the persona and the perception, "
                    "not an LLM.</div>")
         self.responder.value = txt + f"<div style='font-size:11px;color:#777'>persona: {html.escape(s.persona)}</div>"
 
-    def _export(self) -> dict[str, Path]:
-        paths = self.session.export(self.workdir, stem="transcript")
-        self.export_out.value = (f"<span style='font-size:11px'>saved {html.escape(str(paths['markdown']))} "
-                                 f"and .json</span>")
+    def _export(self, server: bool | None = None) -> dict[str, Path]:
+        """Write transcript-<time>.md/.json into ``export_dir`` on the server (a new name each time, so no
+        earlier export is overwritten)."""
+        stem = time.strftime("transcript-%Y%m%d-%H%M%S")
+        n = 1
+        while (self.export_dir / f"{stem}.md").exists():
+            n += 1
+            stem = time.strftime("transcript-%Y%m%d-%H%M%S") + f"-{n}"
+        paths = self.session.export(self.export_dir, stem=stem)
+        self.export_out.value = (f"<span style='font-size:11px'>saved on the server: "
+                                 f"{html.escape(str(paths['markdown']))} and .json</span>")
         return paths
+
+    def _on_download_request(self, widget, content, buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "request":
+            return
+        text = self.session.transcript_markdown()
+        widget.deliver(time.strftime("emokit-transcript-%Y%m%d-%H%M%S.md"), text)
+        note = "downloaded by the browser"
+        if self.export_server.value:
+            paths = self._export()
+            note += f"; a copy is on the server: {paths['markdown']}"
+        self.export_out.value = f"<span class='emokit-export-note' style='font-size:11px'>{html.escape(note)}</span>"
 
     def _add_assistant(self, text: str, source: str, safety: bool = False) -> None:
         if text:
@@ -602,6 +837,8 @@ class ChatApp:
         assert state in STATES, state
         self.state = state
         self.state_html.value = render_state(state, detail)
+        if getattr(self, "text", None) is not None:
+            self.text.disabled = state != "IDLE"
 
 
 def _decode_image(data: bytes):
@@ -617,4 +854,7 @@ def build_app(params: dict[str, Any] | None = None, **kwargs: Any) -> ChatApp:
     session = kwargs.pop("session", None) or ChatSession(persona=p.get("persona", prompts.DEFAULT_PERSONA))
     kwargs.setdefault("camera", p.get("camera", "anywidget"))
     kwargs.setdefault("frame_width", int(p.get("frame_width", 320)))
+    export_dir = os.environ.get("EMOKIT_CHAT_EXPORT_DIR") or p.get("export_dir")   # the env var wins (tests)
+    if export_dir:
+        kwargs.setdefault("export_dir", export_dir)
     return ChatApp(session=session, fps=float(kwargs.pop("fps", p.get("live_fps", 4.0))), **kwargs)

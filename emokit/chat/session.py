@@ -364,7 +364,9 @@ def _json_type(x: Any) -> str:
             dict: "an object"}.get(type(x), type(x).__name__)
 
 
-_MD_INLINE = re.compile(r"([\\`*_\[\]{}!|~])")
+# "_" only where it could open or close emphasis (not inside words such as daily_chat); "!" needs no
+# escape once "[" has one
+_MD_INLINE = re.compile(r"([\\`*\[\]{}|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))", flags=re.M)
 
 
