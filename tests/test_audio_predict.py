@@ -23,11 +23,10 @@ V3 = dict(widths=[4, 8, 8, 8], stem_stride=2, pool=[[2, 2], [2, 1], [2, 1], [2, 
 
 
 def voice(seconds=2.0, sr=16000, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = 140 + 30 * np.sin(2 * np.pi * 3 * t)
-    a = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / sr) + 0.01 * rng.normal(size=t.size)
-    return a.astype(np.float32)
+    """Speech-like vowels (voice activity detection accepts them; a plain tone is no_speech)."""
+    from emokit.data.speech import synthetic_vowels
+
+    return synthetic_vowels(seconds, sr, seed)
 
 
 @pytest.fixture()
@@ -73,7 +72,7 @@ def clips(tmp_path):
     files["ogg"] = tmp_path / "c.ogg"; sf.write(files["ogg"], a16, 16000)
     files["mp3"] = tmp_path / "c.mp3"; sf.write(files["mp3"], a44, 44100)
     files["webm"] = tmp_path / "browser.webm"; write_webm(files["webm"], voice(2.0, 48000))
-    files["short"] = tmp_path / "short.wav"; sf.write(files["short"], voice(0.3, 16000), 16000)
+    files["short"] = tmp_path / "short.wav"; sf.write(files["short"], voice(0.5, 16000), 16000)
     files["long"] = tmp_path / "long.wav"; sf.write(files["long"], voice(8.0, 16000), 16000)
     files["silent"] = tmp_path / "silent.wav"; sf.write(files["silent"], np.zeros(32000, np.float32), 16000)
     files["corrupt"] = tmp_path / "corrupt.wav"; files["corrupt"].write_bytes(b"RIFF\x00\x00garbage" * 10)

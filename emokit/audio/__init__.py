@@ -64,8 +64,10 @@ def _read(inp: Any, sr_out: int, sr_in: int) -> tuple[str, np.ndarray]:
     else:
         arr = inp
     a = np.asarray(arr, dtype=np.float32)
-    if a.ndim == 2:  # (channels, samples) or (samples, channels)
-        a = a.mean(axis=0 if a.shape[0] < a.shape[1] else 1)
+    if a.ndim == 2:  # (channels, samples) or (samples, channels): mixed by energy
+        from ..data.speech import mix_to_mono
+
+        a = mix_to_mono(a.T if a.shape[0] < a.shape[1] else a)
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"audio array must be 1-D (or 2-D multichannel) and non-empty, got shape {np.shape(arr)}")
     if int(sr_in) != sr_out:
@@ -75,11 +77,29 @@ def _read(inp: Any, sr_out: int, sr_in: int) -> tuple[str, np.ndarray]:
     return "<array>", a
 
 
+MIN_SPEECH_S = 0.3   # less voice activity than this in a clip: no_speech
+
+
+def _speech_part(audio: np.ndarray, sr: int):
+    """(Speech regions, the samples inside them) of one mono clip at ``sr`` (VAD at 16 kHz)."""
+    from ..data.speech import SR, detect_speech, speech_only
+
+    a16 = audio
+    if sr != SR:
+        import soxr
+
+        a16 = soxr.resample(audio, sr, SR).astype(np.float32)
+    speech = detect_speech(a16)
+    return speech, speech_only(audio, sr, speech)
+
+
 def predict(inputs: Sequence[Any], model: Any = None, sr: int = 16000) -> list[Prediction]:
     """One :class:`Prediction` per input, in order. Inputs: paths (any format ``load_audio`` reads:
     WAV of any width, FLAC, MP3, OGG, WebM/Opus, MP4 audio), bytes, float arrays at ``sr`` Hz, or
-    ``(array, sr)`` pairs. Silence → status ``no_speech``; unreadable/missing → ``error`` for that
-    input only. Clips longer than 3 s are scored as averaged sliding windows (``extra.windows``)."""
+    ``(array, sr)`` pairs. Silence, and clips where voice activity detection (Silero VAD) finds less
+    than ``MIN_SPEECH_S`` of speech (noise, a tone, a 0.05 s clip), → status ``no_speech``;
+    unreadable/missing → ``error`` for that input only. Only the speech regions are scored
+    (``extra.speech_regions``), covered by windows over the whole of them (``extra.windows``)."""
     m = load_model(model)
     out: list[Prediction] = []
     for i, inp in enumerate(inputs):
@@ -94,19 +114,31 @@ def predict(inputs: Sequence[Any], model: Any = None, sr: int = 16000) -> list[P
             continue
         from .features import rms_dbfs
 
+        dur = round(len(audio) / m.sr, 3)
         level = rms_dbfs(audio)
         if level < m.silence_db:
             out.append(Prediction.failed(name, "no_speech",
                                          f"{name}: no speech (loudest frame {level:.1f} dBFS < {m.silence_db:.0f} dBFS)",
-                                         duration_s=round(len(audio) / m.sr, 3)))
+                                         duration_s=dur))
             continue
         try:
-            probs, n_win = m.predict_audio(audio)
+            speech, heard = _speech_part(audio, m.sr)
+        except Exception as exc:  # noqa: BLE001 - the VAD itself failed: say so, do not guess
+            out.append(Prediction.failed(name, "error", f"{name}: voice activity detection failed ({exc})"))
+            continue
+        if speech.speech_s < MIN_SPEECH_S:
+            out.append(Prediction.failed(
+                name, "no_speech", f"{name}: no speech detected (voice activity {speech.speech_s:.2f} s of {dur:.2f} s; "
+                f"at least {MIN_SPEECH_S:g} s needed)", duration_s=dur, speech_s=round(speech.speech_s, 3)))
+            continue
+        try:
+            probs, n_win = m.predict_audio(heard)
         except Exception as exc:
             out.append(Prediction.failed(name, "error", f"{name}: model failed ({type(exc).__name__}: {exc})"))
             continue
         out.append(Prediction.from_probs(name, [float(p) for p in probs], model=m.name, windows=n_win,
-                                         duration_s=round(len(audio) / m.sr, 3)))
+                                         duration_s=dur, speech_s=round(speech.speech_s, 3),
+                                         speech_regions=[[round(a, 2), round(b, 2)] for a, b in speech.regions]))
     return out
 
 

@@ -157,6 +157,7 @@ def egemaps_names() -> list[str]:
 
 # --------------------------------------------------------------------------- Whisper encoder
 WHISPER_SR = 16000
+WHISPER_MAX_S = 30.0  # Whisper's encoder window; longer clips are scored in windows of this length
 
 
 @functools.lru_cache(maxsize=2)

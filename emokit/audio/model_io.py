@@ -110,7 +110,15 @@ class AudioModel:
             if f == "egemaps":
                 x = feat.egemaps(audio, self.sr)
             elif f == "whisper":
-                x = feat.whisper_embed(audio)
+                # the encoder hears at most 30 s: cover the whole clip with equal windows of at most 30 s
+                n = max(1, int(np.ceil(len(audio) / (feat.WHISPER_MAX_S * self.sr))))
+                edges = np.linspace(0, len(audio), n + 1).astype(int)
+                parts = [audio[a:b] for a, b in zip(edges[:-1], edges[1:])]
+                P = np.stack([self.head.predict_proba(feat.whisper_embed(p))[0]
+                              for p in parts])
+                w = np.array([len(p) for p in parts], np.float64)
+                p = (P * w[:, None]).sum(0) / w.sum()
+                return p / p.sum(), len(parts)
             else:
                 raise ValueError(f"unknown feature set {f!r} in {self.path}")
             return self.head.predict_proba(x)[0], 1

@@ -11,6 +11,8 @@ from typing import Union
 
 import numpy as np
 
+from .speech import mix_to_mono
+
 PathOrBytes = Union[str, Path, bytes]
 
 
@@ -35,6 +37,7 @@ def _check_exists(src: PathOrBytes) -> None:
 
 def load_audio(src: PathOrBytes, sr: int = 16000) -> np.ndarray:
     """Decode WAV (8/16/24/32-bit, float), FLAC, OGG, MP3, WebM/Opus ... to mono float32 at ``sr``.
+    Several channels are mixed by energy (:func:`emokit.data.speech.mix_to_mono`), not averaged.
 
     soundfile handles the libsndfile formats; anything else (WebM/Opus from a browser, MP3 on old
     libsndfile, MP4 audio) goes through PyAV, so no ffmpeg binary is needed.
@@ -47,7 +50,7 @@ def load_audio(src: PathOrBytes, sr: int = 16000) -> np.ndarray:
 
         data, native_sr = sf.read(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else str(src),
                                   dtype="float32", always_2d=True)
-        audio = data.mean(axis=1)
+        audio = mix_to_mono(data)
     except Exception:
         audio = None
     if audio is None:
@@ -72,21 +75,22 @@ def _decode_with_av(src: PathOrBytes) -> tuple[np.ndarray, int]:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
             raise MediaError(f"{_name(src)}: contains no audio stream")
-        resampler = av.AudioResampler(format="flt", layout="mono")
+        resampler = av.AudioResampler(format="fltp")  # planar float, channels kept: mixed by energy below
         chunks: list[np.ndarray] = []
         rate = streams[0].rate or streams[0].codec_context.sample_rate
         try:
             for frame in container.decode(streams[0]):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(np.atleast_2d(out.to_ndarray()))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(np.atleast_2d(out.to_ndarray()))
         except Exception as exc:
             if not chunks:
                 raise MediaError(f"{_name(src)}: audio could not be decoded ({exc})") from exc
     finally:
         container.close()
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    chunks = [c for c in chunks if c.shape[0] == chunks[0].shape[0]] if chunks else []
+    audio = mix_to_mono(np.concatenate(chunks, axis=1).T) if chunks else np.zeros(0, np.float32)
     return audio.astype(np.float32), int(rate)
 
 

@@ -92,6 +92,16 @@ def load_asr(model: str | None = None, compute_type: str = "int8"):
         return _MODELS[key]
 
 
+def _is_speech(seg, no_speech_prob: float = 0.6, logprob: float = -1.0, max_compression: float = 2.4) -> bool:
+    """Whisper's own rule for a hallucinated segment: probably no speech and a low-confidence text,
+    or a highly repetitive text (compression ratio above 2.4, "You You You ...")."""
+    if getattr(seg, "no_speech_prob", 0.0) > no_speech_prob and getattr(seg, "avg_logprob", 0.0) < logprob:
+        return False
+    if getattr(seg, "compression_ratio", 0.0) > max_compression:
+        return False
+    return bool(seg.text.strip())
+
+
 def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 16000,
                language: str | None = None, model: str | None = None, beam_size: int = 5) -> Transcript:
     """Transcribe a file (any format :func:`emokit.data.media.load_audio` reads) or a mono float array
@@ -111,9 +121,11 @@ def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 
     else:
         audio = load_audio(path_or_array, sr=16000)
     asr = load_asr(model)
+    # Silero VAD (vad_filter) first: on silence or noise Whisper otherwise writes words ("You You You...").
     segs, info = asr.transcribe(audio, language="en" if english_only else language, beam_size=beam_size,
-                                vad_filter=False, condition_on_previous_text=False)
-    segments = [Segment(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in segs]
+                                vad_filter=True, vad_parameters={"min_silence_duration_ms": 500},
+                                condition_on_previous_text=False)
+    segments = [Segment(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in segs if _is_speech(s)]
     return Transcript(text=" ".join(s.text for s in segments).strip(), language=info.language,
                       segments=segments, duration_s=round(len(audio) / 16000, 3), model=model or "tiny.en",
                       language_probability=getattr(info, "language_probability", None))
