@@ -38,6 +38,15 @@ def test_report_renders_offline_in_chromium(built, tmp_path):
             rows = page.locator("table.sc tbody tr").count()
             title = page.title()
             badges = page.locator(".st").all_inner_texts()
+            alts = page.evaluate("Array.from(document.images).map(i => i.alt)")
+            # a reader far down the page still has the contents bar, and nothing is wider than the page
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            page.wait_for_timeout(100)
+            nav_top = page.evaluate("document.querySelector('nav.toc').getBoundingClientRect().top")
+            widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            page.locator("nav.toc a[href='#ch-00_datasets']").click()
+            page.wait_for_timeout(100)
+            heading_top = page.evaluate("document.getElementById('ch-00_datasets').getBoundingClientRect().top")
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             browser.close()
@@ -45,6 +54,9 @@ def test_report_renders_offline_in_chromium(built, tmp_path):
     assert images and all(ok and w > 0 for ok, w in images), images
     assert rows >= 6 + 7  # scorecard rows + one row per chapter
     assert {"measured", "reproduced", "not yet", "not run", "failed"} <= set(badges)
+    assert all(a and not a.startswith("No description") for a in alts), alts
+    assert nav_top == 0 and widths[0] <= widths[1], (nav_top, widths)
+    assert 0 < heading_top < 120, heading_top   # the chapter heading lands below the sticky bar, not under it
     remote = [u for u in requested if not u.startswith(("file:", "data:"))]
     assert not remote, f"the report tried to load {remote}"
     assert (tmp_path / "report.png").stat().st_size > 10_000
