@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.persona == prompts.USER_DEFINED and not (args.custom_persona or "").strip():
         print("error: --persona user_defined needs --custom-persona 'description'", file=sys.stderr)
         return 2
-    if not (args.message or "").strip() and not args.audio and not args.face:
-        print("error: give --message, --audio or --face", file=sys.stderr)
+    if not _visible(args.message or "") and not args.audio and not args.face:
+        print("error: give --message (with a printable character), --audio or --face", file=sys.stderr)
         return 2
     # Every path the turn will write is checked BEFORE the turn, so a reply is never lost to a bad path.
     try:
@@ -90,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: could not write the transcript into {transcript_dir}: {exc}", file=sys.stderr)
             rc = 1
     return rc
+
+
+def _visible(text: str) -> bool:
+    """Not only whitespace, control (NUL ...) or format characters."""
+    import unicodedata
+
+    return any(unicodedata.category(c)[0] not in "CZ" for c in text)
 
 
 def _writable_folder(folder: Path, what: str) -> None:

@@ -230,9 +230,7 @@ class LLMService:
                     model=self.model, messages=messages, stream=True, temperature=self.temperature,
                     max_tokens=self.max_tokens, timeout=self._timeout(guard.remaining))
                 guard.arm(stream)
-                for event in stream:
-                    if guard.fired:
-                        raise _DeadlineExceeded()
+                for event in _until(stream, deadline):
                     if not event.choices:
                         continue
                     choice = event.choices[0]
@@ -302,6 +300,55 @@ class LLMService:
 
 class _DeadlineExceeded(Exception):
     """The whole reply took longer than ``deadline_s``."""
+
+
+_END = object()
+
+
+def _until(stream: Any, deadline: float):
+    """The stream's events, read by a helper thread, until ``deadline`` (``perf_counter`` time): a
+    server that trickles tokens, or a socket read that blocks, cannot hold the caller past it (the
+    helper thread ends at the next chunk or read timeout, after the stream is closed)."""
+    import queue
+
+    q: queue.Queue = queue.Queue(maxsize=256)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        try:
+            for ev in stream:
+                if not put(ev):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader
+            put(exc)
+
+    threading.Thread(target=pump, daemon=True, name="llm-stream").start()
+    try:
+        while True:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise _DeadlineExceeded()
+            try:
+                item = q.get(timeout=remaining)
+            except queue.Empty:
+                raise _DeadlineExceeded() from None
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 class _Watchdog:
