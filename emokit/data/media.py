@@ -202,13 +202,20 @@ def _frames_by_seeking(container, stream, n: int) -> list[np.ndarray]:
     start = int(stream.start_time or 0)
     out: list[np.ndarray] = []
     last_pts = None
+    total = int(stream.frames or 0)
     for i in range(n):
-        target = start + int((i + 0.5) * dur / n)
+        if total > 0:  # the same frame index as decoding everything would pick: int((i + 0.5) * total / n)
+            step = dur / total
+            target = start + int(int((i + 0.5) * total / n) * step)
+            accept = target - step / 2
+        else:
+            target = start + int((i + 0.5) * dur / n)
+            accept = target
         container.seek(target, stream=stream, backward=True, any_frame=False)
         chosen = None
         for frame in container.decode(stream):
             chosen = frame
-            if frame.pts is None or frame.pts >= target:
+            if frame.pts is None or frame.pts >= accept:
                 break
         if chosen is None:
             continue
