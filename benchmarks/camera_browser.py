@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/camera_browser.py [--seconds 10] [--runs 2]
 
-Serves notebooks/06_empathic_chat.ipynb with Voila on 127.0.0.1 and opens it in Debian's headless
-Chromium (Playwright, the flags of tests/test_chat_browser.py) with the fake camera playing a Y4M clip
+Serves notebooks/06_empathic_chat.ipynb with Voila on 127.0.0.1 (``emokit.chat.serve``'s command and
+template) and opens it in Debian's headless Chromium (Playwright, the flags of tests/test_chat_browser.py) with the fake camera playing a Y4M clip
 made from a FER2013 face in ../shared/data:
 
 - ``moving``: the face travels left -> right -> left across a 320x240 frame (2 s per journey):
@@ -85,7 +85,7 @@ def run_once(video: Path, scene: str, seconds: float, chromium: str, port: int) 
             page.wait_for_function("() => { const s = document.querySelector('.emokit-cam-status');"
                                    " return s && ['browser', 'kernel', 'no-camera'].includes(s.dataset.mode); }",
                                    timeout=120_000)
-            page.wait_for_timeout(3000)
+            page.wait_for_timeout(8000)   # past the glow's two breaths after the first emotion
             pid = _browser_pid(video)
             variants = [("as_is", None)] + ([("no_css_animation", "*{animation:none !important}")] if scene == "still" else [])
             for name, css in variants:
@@ -110,20 +110,19 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "camera_browser.json")
     args = ap.parse_args()
-    import shutil
     import tempfile
 
     from PIL import Image
 
     from benchmarks.run_all import machine_info
+    from emokit.chat.serve import voila_command
     from emokit.config import data_root
     from emokit.vision import browser
     from emokit.vision.synth import face_on_canvas
 
     ok, why = browser.status()
-    voila = shutil.which("voila", path=str(Path(sys.executable).parent)) or shutil.which("voila")
-    if not ok or voila is None:
-        sys.exit(f"camera_browser: cannot run: {why if not ok else 'voila is not installed'}")
+    if not ok:
+        sys.exit(f"camera_browser: cannot run: {why}")
     gray = np.asarray(Image.open(data_root() / "fer2013" / "train" / FACE).convert("L"))
     results = {"machine": machine_info(), "face": FACE, "seconds": args.seconds, "runs": []}
     with tempfile.TemporaryDirectory(prefix="emokit-bench-") as tmp:
@@ -133,11 +132,11 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", EMOKIT_CHAT_LIVE="1")
+        env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEEK_API_KEY", "EMOKIT_LLM_API_KEY")}
+        env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", EMOKIT_CHAT_LIVE="1")
+        cmd, env = voila_command(port, env=env)
         log = open(Path(tmp) / "voila.log", "w")
-        server = subprocess.Popen([voila, str(REPO / "notebooks" / "06_empathic_chat.ipynb"), "--no-browser",
-                                   f"--port={port}", "--Voila.ip=127.0.0.1", "--ServerApp.ip=127.0.0.1"],
-                                  cwd=REPO / "notebooks", env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(cmd, cwd=REPO / "notebooks", env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             for _ in range(120):
                 try:

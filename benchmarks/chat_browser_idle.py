@@ -1,5 +1,5 @@
 """The chat app's idle cost in the browser: CPU of headless Chromium showing the app under Voila with the
-camera on (a fake camera: a FER2013 face as a Y4M file) and nobody doing anything.
+camera on (a fake camera: a still FER2013 face in a 320x240 Y4M file) and nobody doing anything.
 
     .venv/bin/python benchmarks/chat_browser_idle.py [--seconds 15] [--stock-template]
 
@@ -52,15 +52,27 @@ def main(argv=None) -> int:
 
     from benchmarks.run_all import machine_info
     from emokit.chat.serve import voila_command
-    from test_chat_browser import _face_frame, _free_port, _write_y4m
+    from test_chat_browser import FACE_CANDIDATES, _free_port
+
+    from emokit.vision.browser import write_y4m
+    from emokit.vision.synth import face_on_canvas
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         print("error: Chromium is not installed (apt-get install -y chromium)", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="emokit-idle-"))
-    video = tmp / "face.y4m"
-    _write_y4m(video, _face_frame(args.data))
+    video = tmp / "face.y4m"     # a still face (nobody doing anything), 320x240 as the camera widget asks
+    face = next((Path(args.data) / "fer2013" / "train" / r for r in FACE_CANDIDATES
+                 if (Path(args.data) / "fer2013" / "train" / r).is_file()), None)
+    if face is None:
+        print(f"error: none of {FACE_CANDIDATES} is under {args.data}/fer2013/train", file=sys.stderr)
+        return 2
+    import numpy as np
+    from PIL import Image
+
+    frame, _ = face_on_canvas(np.asarray(Image.open(face).convert("L")), (240, 320), 140, xy=(90, 50), background=110)
+    write_y4m([frame] * 10, video)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DEEPSEEK_API_KEY", "EMOKIT_LLM_API_KEY")}
     env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", EMOKIT_CHAT_LIVE="1")

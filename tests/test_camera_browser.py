@@ -56,7 +56,7 @@ def test_fast_path_follows_a_moving_face(moving, tmp_path):
     browser, path, truth, face = moving
     with browser.BrowserSession(video=path) as s:
         r = s.widget(4.0, {"fps": 4, "fast_options": {"input_size": 160, "expression_every": 2}}, warm_s=1.0)
-        shot = s.screenshot(tmp_path / "camera_widget.png")
+        shot = s.screenshot(tmp_path / "camera_widget.png", selector=".emokit-camera")
         probs, ms = s.expressions([face, face[:, ::-1], face[4:-4, 4:-4]])   # backend E on three crops
     print({k: v for k, v in r.items() if k != "boxes"}, f"E: {np.median(ms):.1f} ms/face", shot)
     assert r["mode"] == "browser" and r["backend"] in ("webgl", "wasm", "cpu"), r["status"]
@@ -77,7 +77,7 @@ def test_fast_path_follows_a_moving_face(moving, tmp_path):
     steps = np.diff(xs)
     assert (steps > 2).sum() >= 5 and (steps < -2).sum() >= 5 and np.abs(steps).max() < 120
     assert probs.shape == (3, 7) and np.allclose(probs.sum(axis=1), 1, atol=1e-4) and 0 < np.median(ms) < 500
-    assert shot.stat().st_size > 5_000
+    assert shot.stat().st_size > 3_000
     if os.environ.get("EMOKIT_UPDATE_DOC_IMAGES") == "1":
         import shutil
 

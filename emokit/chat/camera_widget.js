@@ -117,7 +117,7 @@ export class FastPath {
   constructor(faceapi, video, opts, onResult) {
     this.api = faceapi; this.video = video; this.onResult = onResult;
     this.o = Object.assign({ input_size: 160, score_threshold: 0.4, expression_every: 2, motion: 1.5,
-                             refresh_s: 2.0, still_check_hz: 10 }, opts || {});
+                             refresh_s: 3.0, still_check_hz: 5 }, opts || {});
     this.det = new faceapi.TinyFaceDetectorOptions({ inputSize: this.o.input_size,
                                                      scoreThreshold: this.o.score_threshold });
     this.busy = false; this.running = false; this.n = 0;

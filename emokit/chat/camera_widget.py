@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 # fast-path options (the JS defaults; params/06_empathic_chat.yaml app.fast_path overrides them)
 FAST_DEFAULTS = {"input_size": 160, "score_threshold": 0.4, "expression_every": 2, "motion": 1.5,
-                 "refresh_s": 2.0, "still_check_hz": 10}
+                 "refresh_s": 3.0, "still_check_hz": 5}
 
 
 def fast_options(fast_path: dict[str, Any] | None) -> dict[str, Any]:

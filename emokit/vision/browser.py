@@ -149,6 +149,7 @@ window.emokit = {
       kernel_still_s: 1.0, slow_ups: 15, error: "" }, traits || {});
     const handlers = {}, emit = (ev, msg, bufs) => (handlers[ev] || []).slice().forEach((f) => f(msg, bufs));
     let kernelFrames = 0;
+    const kTimes = [];
     const model = {
       get: (k) => t[k], set: (k, v) => { t[k] = v; }, save_changes() {},
       on(ev, f) { (handlers[ev] = handlers[ev] || []).push(f); },
@@ -165,11 +166,16 @@ window.emokit = {
             wasm: m.wasm, wasm_index: m.wasm.map((w, i) => 3 + i) }, bufs.map((b) => new Uint8Array(b))), 0);
         } else if (msg.type === "frame") {
           kernelFrames++;
-          setTimeout(() => emit("msg:custom", { type: "ack", kfps: 0, box: t.kernel_box || null }), 0);
+          const now = performance.now();
+          kTimes.push(now);
+          while (kTimes.length && now - kTimes[0] > 3000) kTimes.shift();
+          const kfps = kTimes.length > 1 ? (kTimes.length - 1) / ((now - kTimes[0]) / 1000) : 0;
+          setTimeout(() => emit("msg:custom", { type: "ack", kfps, box: t.kernel_box || null }), 0);
         }
       },
     };
     const el = document.createElement("div");
+    el.style.cssText = "width:340px;padding:6px;display:inline-block";   // the app's centre column
     document.body.appendChild(el);
     const dispose = mod.default.render({ model, el });
     const status = el.querySelector(".emokit-cam-status"), overlay = el.querySelector(".emokit-overlay");
@@ -306,8 +312,12 @@ class BrowserSession:
                 pass
         self._browser = self._pw = self._srv = self.page = None
 
-    def screenshot(self, path: str | Path) -> Path:
-        self._call(lambda: self.page.screenshot(path=str(path)))
+    def screenshot(self, path: str | Path, selector: str | None = None) -> Path:
+        """A PNG of the page, or of the first element matching ``selector``."""
+        if selector:
+            self._call(lambda: self.page.locator(selector).first.screenshot(path=str(path)))
+        else:
+            self._call(lambda: self.page.screenshot(path=str(path)))
         return Path(path)
 
     def expressions(self, faces: Sequence[np.ndarray], size: int = 112, chunk: int = 256) -> tuple[np.ndarray, list[float]]:
