@@ -98,3 +98,11 @@ def test_no_camera_permission_is_said(moving):
     with browser.BrowserSession(video=path, camera_permission=False) as s:
         r = s.widget(0.2, {}, warm_s=0)
     assert r["mode"] == "no-camera" and "permission" in r["status"], r["status"]
+
+
+def test_without_webgl_or_wasm_the_cpu_backend_still_draws(moving):
+    browser, path, _, _ = moving
+    with browser.BrowserSession(video=path) as s:
+        r = s.widget(2.0, {"tf_backend": "cpu"}, warm_s=0.5)
+    assert r["mode"] == "browser" and r["backend"] == "cpu", r["status"]
+    assert r["updates"] >= 1 and "face-api on cpu" in r["status"]
