@@ -11,6 +11,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Chat sessions in tests never load the trained risk model from artifacts/ (present or not, the suite
+# behaves the same): they run the keyword screen alone unless a test passes its own RiskScreen.
+os.environ.setdefault("EMOKIT_RISK_MODEL", str(Path(__file__).resolve().parent / "data" / "no-risk-model"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("EMOKIT_DATA_ROOT", REPO.parent / "shared" / "data"))

@@ -378,7 +378,9 @@ def steps_of_turn(t: Turn) -> list[tuple[str, str]]:
         ("user text", t.user_text or "(empty)"),
         ("face", one("face")), ("audio", one("audio")), ("text model", one("text")),
         ("fusion", fused), ("prompt payload", prompts.perception_payload(p)),
-        ("safety", "TRIGGERED: crisis resources added" if t.safety_triggered else "ok"),
+        ("safety", "TRIGGERED: crisis resources added" if t.safety_triggered else
+         ("CHECK-IN: gentle check-in, resources offered" if t.safety_level == "check_in" else "ok")
+         + (f" (risk model {t.risk['score']:.2f})" if t.risk.get("score") is not None else " (keyword screen only)")),
         ("reply", f"{t.source}{' (interrupted)' if t.interrupted else ''}, {t.timings.get('total_s', 0):.2f} s"),
         *([("notes", "; ".join(t.notes))] if t.notes else []),
     ]
@@ -758,7 +760,7 @@ class ChatApp:
             raise
         self.emotion = t.emotion
         self.entries.append({"role": "user", "text": t.user_text, "emotion": t.emotion, "confidence": t.confidence})
-        self._add_assistant(t.reply, t.source, safety=t.safety_triggered)
+        self._add_assistant(t.reply, t.source, safety=t.safety_triggered or t.safety_level == "check_in")
         self.scores.value = render_scores(t.perception)
         final = steps_of_turn(t)
         if note:   # e.g. which face the turn analysed (the overlay's box, or why not)
@@ -806,6 +808,9 @@ class ChatApp:
                    "padding:4px;border-radius:6px'><b>Offline responder</b>: no LLM key is set "
                    "(DEEPSEEK_API_KEY), so replies are templates from the persona and the perception, "
                    "not an LLM.</div>")
+        if s.safety_warning:
+            txt += ("<div class='emokit-safety-warning' style='font-size:11px;background:#ffebee;color:#b71c1c;"
+                    f"padding:4px;border-radius:6px;margin-top:4px'><b>Safety</b>: {html.escape(s.safety_warning)}</div>")
         self.responder.value = txt + f"<div style='font-size:11px;color:#777'>persona: {html.escape(s.persona)}</div>"
 
     def _export(self, server: bool | None = None) -> dict[str, Path]:

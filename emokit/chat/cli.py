@@ -1,7 +1,8 @@
 """``python -m emokit chat --message "..." [--persona NAME] [--face F] [--audio A] [--json]``.
 
 Prints the reply (with ``--json``: one object with ``reply``, ``persona``, ``emotion``,
-``confidence``, ``safety_triggered``, ``source``, ``responder``, ``perception``, ``notes``,
+``confidence``, ``safety_triggered``, ``safety_level`` (none / check_in / crisis), ``safety_warning``
+(set when the learned risk detector is missing), ``source``, ``responder``, ``perception``, ``notes``,
 ``timings``). Uses the LLM when ``DEEPSEEK_API_KEY`` is set (``EMOKIT_LLM_BASE_URL`` /
 ``EMOKIT_LLM_MODEL`` for another OpenAI-compatible server), else the offline responder, and says
 which on stderr. ``--transcript DIR`` writes ``transcript.md`` and ``transcript.json`` there (``transcript-2.*`` ... when
@@ -63,12 +64,15 @@ def run(args: argparse.Namespace) -> int:
         if args.persona and args.persona != session.persona:
             session.set_persona(args.persona, args.custom_persona, greet=False)
     print(f"[{session.responder_label}]", file=sys.stderr)
+    if session.safety_warning:
+        print(f"WARNING: {session.safety_warning}", file=sys.stderr)
     t = session.turn(text=args.message, face=args.face, audio=args.audio)
     for note in t.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.json:
         out = {"reply": t.reply, "persona": t.persona, "emotion": t.emotion, "confidence": t.confidence,
-               "safety_triggered": t.safety_triggered, "source": t.source,
+               "safety_triggered": t.safety_triggered, "safety_level": t.safety_level,
+               "safety_warning": session.safety_warning, "source": t.source,
                "responder": "llm" if session.llm_active else "offline",
                "user_text": t.user_text, "transcript": t.transcript, "perception": t.perception,
                "notes": t.notes, "timings": t.timings, "interrupted": t.interrupted}

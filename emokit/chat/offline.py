@@ -163,10 +163,24 @@ def is_short(text: str) -> bool:
     return (len(t.split()) <= 2 and cjk == 0 and len(t) <= 15) or (cjk and len(t) <= 4)
 
 
+# A message that mentions dying, self-harm or a method (even as an idiom, or below the crisis
+# threshold) is never quoted, reflected or joked about: every persona answers it calmly.
+_CALM_EN = ["Thank you for telling me. How are you really doing right now?",
+            "I'm listening. What has been going on for you lately?",
+            "That sounds like a lot. How are you feeling, honestly?"]
+_CALM_ZH = ["谢谢你告诉我。你现在真实的感受怎么样？", "我在听。最近发生了什么呢？", "听起来不轻松。你现在感觉怎么样？"]
+
+
 def respond(message: str, persona: str, perception: Mapping[str, Any] | None = None,
             custom: str | None = None, turn: int = 0) -> str:
-    """One offline reply. Always ends with an open question."""
+    """One offline reply. Always ends with an open question. Never echoes, reflects or jokes about a
+    message that mentions dying, self-harm or a method (:func:`emokit.chat.risk.mentions_sensitive`)."""
+    from .risk import mentions_sensitive
+
     key = persona if (persona in PERSONAS or persona == USER_DEFINED) else "daily_chat"
+    if mentions_sensitive(message):
+        zh = bool(message) and _is_zh(message)
+        return _pick(_CALM_ZH if zh else _CALM_EN, f"{message}|{turn}")
     p = perception or {}
     # the perception world view: the face (high reliability) decides the tone when it is there,
     # else the fused estimate

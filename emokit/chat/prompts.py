@@ -115,6 +115,14 @@ brief, say you are glad they told you, encourage reaching out to a crisis line (
 shown with your reply) and ask whether they are safe right now."""
 
 
+CHECKIN_TURN_DIRECTIVE = """\
+[SAFETY CHECK-IN FOR THIS TURN]
+The risk screen is unsure about the user's last message: it may hint at suicide or self-harm risk.
+Whatever the persona, do not joke about it, do not quote it back and do not debate it. Check in gently
+and briefly: ask how they are really doing and mention that support is there any time (resources
+will be shown with your reply)."""
+
+
 def persona_keys() -> list[str]:
     return [*PERSONAS, USER_DEFINED]
 
@@ -142,11 +150,13 @@ def persona_section(persona: str, custom: str | None = None) -> str:
 
 
 def system_prompt(persona: str = DEFAULT_PERSONA, custom: str | None = None,
-                  safety_alert: bool = False) -> str:
+                  safety_alert: bool = False, check_in: bool = False) -> str:
     """The whole system prompt. Fixed sections always follow the persona section."""
     parts = [persona_section(persona, custom), WORLD_VIEW, CONSTRAINTS, SAFETY]
     if safety_alert:
         parts.append(SAFETY_TURN_DIRECTIVE)
+    elif check_in:
+        parts.append(CHECKIN_TURN_DIRECTIVE)
     return "\n\n".join(parts)
 
 

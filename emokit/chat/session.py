@@ -21,6 +21,7 @@ from typing import Any, Callable
 from . import offline, prompts, safety
 from .llm import LLMError, LLMService
 from .redact import redact, redact_obj
+from .risk import RiskScreen, checkin_reply
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,10 @@ class Turn:
     perception: dict[str, Any]
     reply: str
     source: str                      # "llm" | "offline" | "offline-fallback" | "greeting-llm" | "greeting-offline"
-    safety_triggered: bool
+    safety_triggered: bool                                   # the crisis reply (resources) was given
     safety_matches: list[str] = field(default_factory=list)
+    safety_level: str = "none"                               # "none" | "check_in" | "crisis" (emokit.chat.risk)
+    risk: dict[str, Any] = field(default_factory=dict)       # model score, session score, reasons (no text)
     interrupted: bool = False
     llm_error: str = ""
     notes: list[str] = field(default_factory=list)
@@ -90,8 +93,12 @@ def empty_perception(detail: str) -> dict[str, Any]:
 class ChatSession:
     def __init__(self, persona: str = prompts.DEFAULT_PERSONA, custom_persona: str | None = None,
                  llm: LLMService | None = None, analyze: Analyze | None = default_analyze,
-                 transcribe: Transcribe | None = default_transcribe, use_llm: bool = True):
+                 transcribe: Transcribe | None = default_transcribe, use_llm: bool = True,
+                 risk: RiskScreen | None = None):
         self.llm = llm if llm is not None else LLMService.from_env()
+        # the crisis screen (keyword patterns + learned model + per-session score); without a trained
+        # model it runs the keyword screen alone and says so in ``safety_warning``
+        self.risk = risk if risk is not None else RiskScreen.from_artifacts()
         self.use_llm = use_llm
         self.analyze = analyze
         self.transcribe = transcribe
@@ -106,6 +113,11 @@ class ChatSession:
     @property
     def llm_active(self) -> bool:
         return bool(self.use_llm and self.llm is not None and self.llm.available)
+
+    @property
+    def safety_warning(self) -> str | None:
+        """Shown by the CLI, the app and transcripts when the learned risk detector is missing."""
+        return self.risk.warning
 
     @property
     def responder_label(self) -> str:
@@ -137,8 +149,8 @@ class ChatSession:
                                "after_turn": str(len(self.turns))})
         return text
 
-    def system_prompt(self, safety_alert: bool = False) -> str:
-        return prompts.system_prompt(self.persona, self.custom_persona, safety_alert=safety_alert)
+    def system_prompt(self, safety_alert: bool = False, check_in: bool = False) -> str:
+        return prompts.system_prompt(self.persona, self.custom_persona, safety_alert=safety_alert, check_in=check_in)
 
     # -- the turn ---------------------------------------------------------------------------------
     def turn(self, text: str | None = None, face: str | None = None, audio: str | None = None,
@@ -166,7 +178,13 @@ class ChatSession:
         stage("transcript", transcript)
         user_text = " ".join(x for x in (typed, transcript or "") if x).strip()
 
-        # 2. perception (per modality + fusion)
+        # 2. crisis screen: before any model (perception, LLM) sees the message, for every persona and
+        # responder, on typed text and the speech transcript alike
+        check = self.risk.assess(user_text)
+        if check.level != "none":
+            stage("safety", check.to_dict())
+
+        # 3. perception (per modality + fusion)
         t0 = time.perf_counter()
         stage("analyze", None)
         if self.analyze is None:
@@ -181,17 +199,15 @@ class ChatSession:
         timings["analyze_s"] = time.perf_counter() - t0
         stage("perception", perception)
 
-        # 3. safety, prompt, reply
-        check = safety.check(user_text)
-        if check.triggered:
-            stage("safety", check.matches)
+        # 4. prompt, reply
         user_msg = prompts.user_content(user_text, perception)
         t0 = time.perf_counter()
         reply_text, source, interrupted, llm_error = "", "offline", False, ""
         if self.llm_active:
             stage("llm", None)
             try:
-                r = self.llm.chat(self.system_prompt(safety_alert=check.triggered), self.history, user_msg,
+                r = self.llm.chat(self.system_prompt(safety_alert=check.crisis, check_in=check.check_in),
+                                  self.history, user_msg,
                                   on_token=on_token)
                 reply_text, source, interrupted = redact(r.text, self._secrets()), "llm", r.interrupted
                 if r.interrupted:
@@ -202,25 +218,30 @@ class ChatSession:
                 notes.append(f"LLM unavailable this turn ({exc.kind}): offline responder used")
                 source = "offline-fallback"
         if not reply_text.strip():
-            if check.triggered:
+            if check.crisis:
                 reply_text = safety.support_reply(check.language)
+            elif check.check_in:
+                reply_text = checkin_reply(check.language)
             else:
                 reply_text = offline.respond(user_text, self.persona, perception, self.custom_persona,
                                              turn=len(self.turns))
             if source == "llm":
                 source = "offline-fallback"
-        if check.triggered:
+        if check.level != "none":   # crisis and check-in replies always carry the resources, in the user's language
             reply_text = safety.ensure_resources(reply_text, check.language)
         timings["reply_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         stage("reply", reply_text)
 
-        # 4. history: always one user and one assistant message per turn (consistent alternation)
+        # 5. history: always one user and one assistant message per turn (consistent alternation)
         self.history.append({"role": "user", "content": user_msg})
         self.history.append({"role": "assistant", "content": reply_text})
         t = Turn(index=len(self.turns), persona=self.persona, typed_text=typed, transcript=transcript,
                  user_text=user_text, perception=perception, reply=reply_text, source=source,
-                 safety_triggered=check.triggered, safety_matches=check.matches, interrupted=interrupted,
+                 safety_triggered=check.crisis, safety_matches=check.matches, safety_level=check.level,
+                 risk={k: v for k, v in check.to_dict().items() if k in ("score", "session_score", "reasons",
+                                                                         "model_available", "elapsed_ms")},
+                 interrupted=interrupted,
                  llm_error=llm_error, notes=notes, timings={k: round(v, 4) for k, v in timings.items()},
                  inputs={"face": _name(face), "audio": _name(audio)})
         self.turns.append(t)
@@ -274,6 +295,7 @@ class ChatSession:
                 "responder": "llm" if self.llm_active else "offline",
                 "responder_label": self.responder_label,
                 "llm": self.llm.describe() if self.llm is not None else None,
+                "safety_warning": self.safety_warning, "risk_session_score": self.risk.session_score,
                 "greetings": self.greetings, "turns": [t.to_dict() for t in self.turns],
                 "history": self.history}
 
@@ -286,6 +308,10 @@ class ChatSession:
         self.custom_persona = d.get("custom_persona")
         self.history = [dict(m) for m in d.get("history") or [] if m.get("role") in ("user", "assistant")]
         self.greetings = list(d.get("greetings") or [])
+        try:
+            self.risk.session_score = min(1.0, max(0.0, float(d.get("risk_session_score") or 0.0)))
+        except (TypeError, ValueError):
+            self.risk.session_score = 0.0
         fields = set(Turn.__dataclass_fields__)
         self.turns = [Turn(**{k: v for k, v in t.items() if k in fields}) for t in d.get("turns") or []]
         return self
@@ -306,7 +332,8 @@ class ChatSession:
         def q(x: Any) -> str:
             return md_text(redact(str(x or ""), secrets))
         lines = ["# Empathic chat transcript", "",
-                 f"- responder: {q(self.responder_label)}", f"- persona at end: {q(self.persona)}", ""]
+                 f"- responder: {q(self.responder_label)}", f"- persona at end: {q(self.persona)}",
+                 *([f"- **WARNING: {q(self.safety_warning)}**"] if self.safety_warning else []), ""]
         for g in self.greetings:
             if g["after_turn"] == "0":
                 lines += [f"**Assistant** ({q(g['persona'])}, {q(g['source'])}): {q(g['text'])}", ""]
@@ -320,7 +347,7 @@ class ChatSession:
             lines.append(f"*Perception:* {md_code(prompts.perception_payload(p))}  ")
             if t.notes:
                 lines.append(f"*Notes:* {q('; '.join(t.notes))}  ")
-            flag = " - SAFETY RESPONSE" if t.safety_triggered else ""
+            flag = " - SAFETY RESPONSE" if t.safety_triggered else (" - SAFETY CHECK-IN" if t.safety_level == "check_in" else "")
             lines += ["", f"**Assistant** ({q(t.source)}{flag}):", "", q(t.reply), ""]
             for g in self.greetings:
                 if g["after_turn"] == str(t.index + 1):

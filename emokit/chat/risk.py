@@ -1,0 +1,640 @@
+"""The learned crisis-risk detector that runs beside the keyword screen (:mod:`emokit.chat.safety`).
+
+What it is: a character n-gram TF-IDF + logistic-regression classifier, trained on labelled
+English and Chinese posts about suicide risk (``<data root>/risk_text``, see its SOURCE.md) plus
+ordinary messages (GoEmotions, Chinese Weibo emotion posts) as everyday negatives. Character
+n-grams share one model across both languages, survive misspellings ("kil myself", "suicde"), and
+score a message in well under a millisecond. What it is **not**: a clinical tool. It flags a
+message for a supportive reply with crisis resources; it diagnoses nothing and misses things.
+
+Label rule (one place, :data:`LABEL_RULE`): SOS-4K ``myLabel >= 4`` (a wish to die or more) is at
+risk, 0-3 (distress without a wish to die) is not; the Twitter set's ``intention`` as given; C-SSRS
+users labelled Ideation / Behavior / Attempt are at risk, Supportive are not, Indicator users are
+left out (risk indicators without ideation: neither a clear positive nor a clear negative), and each
+of a user's posts takes the user's label (noisy, per-user labels). Everyday negatives that the
+keyword screen flags are dropped (hyperbole and real risk cannot be told apart there).
+
+Splits (seeded, ``params/06_empathic_chat.yaml: common.risk``): SOS-4K keeps its own
+train/val/test; the Twitter set is de-duplicated by normalised text (texts with conflicting labels
+dropped) and split at random; C-SSRS is split by user; the everyday negatives at random. Thresholds
+are chosen on the validation split (plus the coordinator's validation cases) for recall, per
+language; the test split is scored once, after that, by :func:`train`.
+
+The screen (:class:`RiskScreen`) combines both: crisis when the keyword screen fires, or the model's
+probability (this message, or the decayed per-session score) reaches the language's crisis
+threshold; a gentle check-in when it reaches the lower check-in threshold. Without a trained model
+it says so and runs the keyword screen alone.
+
+``python -m emokit.chat.train_risk`` is the DVC stage ``06_risk_model`` (writes
+``artifacts/06_risk_model/``: ``model.joblib``, ``model_card.json``, ``metrics.json``,
+``curves.json``). No post text is ever written, logged or printed: only aggregate numbers.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import safety
+
+log = logging.getLogger(__name__)
+
+STAGE = "06_risk_model"
+MODEL_FILE = "model.joblib"
+LANGS = ("en", "zh")
+LEVELS = ("none", "check_in", "crisis")
+
+LABEL_RULE = {
+    "sos4k_zh": "myLabel >= 4 (wish to die or more severe) -> at risk; 0-3 -> not",
+    "twitter_suicidal_en": "intention == 1 -> at risk; 0 -> not",
+    "cssrs_reddit_en": "user Label in {Ideation, Behavior, Attempt} -> at risk; Supportive -> not; "
+                       "Indicator users left out; every post takes its user's label",
+    "everyday": "GoEmotions (en) and SMP2020/CLUEmotion Weibo posts (zh) -> not at risk; rows the "
+                "keyword screen flags are dropped",
+}
+CSSRS_RISK = {"Ideation", "Behavior", "Attempt"}
+CSSRS_NOT = {"Supportive"}
+
+MISSING_MODEL_WARNING = ("Learned risk detector not trained (no {path}): only the keyword screen is "
+                         "checking messages for crisis risk. Run `dvc repro 06_risk_model`.")
+
+
+# ------------------------------------------------------------------------------------- text handling
+_PUNCT = re.compile(r"[^\w\s\u4e00-\u9fff]+", re.UNICODE)
+
+
+def normalize(text: str | None, max_chars: int = 1500) -> str:
+    """Lowercase, apostrophes removed and other punctuation spaced out (the Twitter set is stored
+    that way, so typed messages must look alike), whitespace collapsed, cut at ``max_chars``."""
+    t = (text or "").lower().replace("’", "'").replace("'", "")
+    t = _PUNCT.sub(" ", t)
+    return " ".join(t.split())[:max_chars]
+
+
+def language(text: str | None) -> str:
+    return safety._language(text or "")
+
+
+# ------------------------------------------------------------------------------------- corpora
+def _split_random(n: int, fractions: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    perm = rng.permutation(n)
+    cut1, cut2 = int(round(fractions[0] * n)), int(round((fractions[0] + fractions[1]) * n))
+    split = np.empty(n, dtype=object)
+    split[perm[:cut1]], split[perm[cut1:cut2]], split[perm[cut2:]] = "train", "val", "test"
+    return split
+
+
+def load_corpora(root: Path, cfg: Mapping[str, Any]):
+    """All rows as a DataFrame (text, y, lang, source, split, group). Raises a clear error naming
+    the file when one is missing or malformed."""
+    import pandas as pd
+
+    root = Path(root)
+    seed = int(cfg.get("seed", 42))
+    fr = tuple(cfg.get("split_fractions", (0.7, 0.15, 0.15)))
+    frames = []
+    rt = root / "risk_text"
+
+    def need(p: Path) -> Path:
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing (the risk detector's training data, see {rt}/SOURCE.md)")
+        return p
+
+    def cols(df, path, names):
+        miss = [c for c in names if c not in df.columns]
+        if miss:
+            raise ValueError(f"{path}: expected columns {names}, missing {miss}")
+
+    # SOS-4K (Chinese): its own splits
+    for split in ("train", "val", "test"):
+        p = need(rt / "sos4k_zh" / f"{split}_data_withExplainFewShot.tsv")
+        df = pd.read_csv(p, sep="\t")
+        cols(df, p, ["comment", "myLabel"])
+        frames.append(pd.DataFrame({"text": df["comment"].astype(str), "y": (df["myLabel"] >= cfg.get("sos4k_min_label", 4)).astype(int),
+                                    "lang": "zh", "source": "sos4k_zh", "split": split, "group": ""}))
+    # Twitter suicidal intention (English): de-duplicated, seeded random split
+    p = need(rt / "twitter_suicidal_en" / "twitter-suicidal_data.csv")
+    df = pd.read_csv(p)
+    cols(df, p, ["tweet", "intention"])
+    df = df.dropna(subset=["tweet", "intention"])
+    df["key"] = df["tweet"].astype(str).map(normalize)
+    df = df[df["key"] != ""]
+    agree = df.groupby("key")["intention"].nunique()
+    df = df[df["key"].map(agree) == 1].drop_duplicates("key")
+    rng = np.random.default_rng(seed)
+    frames.append(pd.DataFrame({"text": df["tweet"].astype(str).values, "y": df["intention"].astype(int).values,
+                                "lang": "en", "source": "twitter_suicidal_en",
+                                "split": _split_random(len(df), fr, rng), "group": ""}))
+    # C-SSRS Reddit (English): split by user, every post takes its user's label
+    if cfg.get("use_cssrs", True):
+        p = need(rt / "cssrs_reddit_en" / "500_Reddit_users_posts_labels.csv")
+        df = pd.read_csv(p)
+        cols(df, p, ["User", "Post", "Label"])
+        df = df[df["Label"].isin(CSSRS_RISK | CSSRS_NOT)].reset_index(drop=True)
+        usplit = _split_random(len(df), fr, np.random.default_rng(seed + 1))
+        rows = []
+        max_posts = int(cfg.get("cssrs_max_posts_per_user", 5))
+        for i, r in df.iterrows():
+            posts = _post_list(str(r["Post"]))
+            if posts is None:
+                raise ValueError(f"{p}: row {i}: Post is not a list of posts")
+            for post in list(posts)[:max_posts]:
+                if str(post).strip():
+                    rows.append((str(post), int(r["Label"] in CSSRS_RISK), usplit[i], str(r["User"])))
+        frames.append(pd.DataFrame(rows, columns=["text", "y", "split", "group"]).assign(lang="en", source="cssrs_reddit_en"))
+    # Everyday negatives
+    ev = _everyday(root, cfg, seed)
+    if ev is not None:
+        frames.append(ev)
+    out = pd.concat(frames, ignore_index=True)
+    return out[["text", "y", "lang", "source", "split", "group"]]
+
+
+def _post_list(raw: str) -> list[str] | None:
+    """A C-SSRS ``Post`` cell: a Python list literal, cut at 32,759 characters in some rows (a
+    spreadsheet cell limit), so a cut list keeps the posts that arrived whole or in part."""
+    import ast
+
+    raw = raw.strip()
+    if not raw.startswith("["):
+        return None
+    try:
+        out = ast.literal_eval(raw)
+        return [str(x) for x in out] if isinstance(out, list) else None
+    except (ValueError, SyntaxError):
+        parts = re.split(r"""['"]\s*,\s*['"]""", raw[1:])
+        return [x.strip("'\" ]") for x in parts if x.strip("'\" ]")]
+
+
+def _everyday(root: Path, cfg: Mapping[str, Any], seed: int):
+    import pandas as pd
+
+    n_en, n_zh = int(cfg.get("everyday_en", 0)), int(cfg.get("everyday_zh", 0))
+    rng = np.random.default_rng(seed + 2)
+    texts: list[tuple[str, str]] = []
+    if n_en:
+        p = root / "goemotions" / "group" / "train.tsv"
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing (everyday English negatives; set risk.everyday_en: 0 to train without)")
+        ge = pd.read_csv(p, sep="\t", header=None, quoting=3)[0].astype(str).tolist()
+        idx = rng.permutation(len(ge))[: n_en * 2]
+        texts += [("en", ge[i]) for i in idx]
+    if n_zh:
+        zh: list[str] = []
+        for rel in ("zh_text/smp2020_ewect/usual_eval_labeled.txt", "zh_text/clue_emotion2020/valid.txt"):
+            p = root / rel
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: missing (everyday Chinese negatives; set risk.everyday_zh: 0 to train without)")
+            raw = p.read_text(encoding="utf-8").strip()
+            try:
+                items = json.loads(raw) if raw.startswith("[") else [json.loads(line) for line in raw.splitlines() if line.strip()]
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{p}: not JSON / JSON Lines ({exc.msg} at line {exc.lineno})") from None
+            zh += [str(it.get("content", "")) for it in items if str(it.get("content", "")).strip()]
+        idx = rng.permutation(len(zh))[: n_zh * 2]
+        texts += [("zh", zh[i]) for i in idx]
+    if not texts:
+        return None
+    keep: list[tuple[str, str]] = []
+    counts = {"en": 0, "zh": 0}
+    for lang, t in texts:   # drop what the keyword screen flags: hyperbole and real risk look alike
+        if counts[lang] < (n_en if lang == "en" else n_zh) and not safety.check(t).triggered:
+            keep.append((lang, t))
+            counts[lang] += 1
+    df = pd.DataFrame(keep, columns=["lang", "text"])
+    fr = tuple(cfg.get("split_fractions", (0.7, 0.15, 0.15)))
+    df["split"] = _split_random(len(df), fr, rng)
+    return df.assign(y=0, source="everyday", group="")
+
+
+def load_validation_cases(path: Path) -> list[dict[str, str]]:
+    """The coordinator's validation cases (``tests/data/risk_validation_cases.yaml``): a list of
+    ``{lang, label: risk|ok, kind, text}``. Raises naming the file and the first bad row."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: validation cases file not found")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, list) or not cases:
+        raise ValueError(f"{path}: expected a top-level 'cases:' list")
+    for i, c in enumerate(cases):
+        if not isinstance(c, dict) or c.get("lang") not in LANGS or c.get("label") not in ("risk", "ok") \
+                or not str(c.get("text", "")).strip():
+            raise ValueError(f"{path}: case {i}: needs lang en|zh, label risk|ok and a text")
+    return cases
+
+
+# ------------------------------------------------------------------------------------- the model
+@dataclass
+class RiskModel:
+    """The fitted pipeline plus the per-language thresholds chosen on validation."""
+
+    pipeline: Any
+    thresholds: dict[str, dict[str, float]]          # {"en": {"crisis": t, "check_in": t}, "zh": ...}
+    max_chars: int = 1500
+    card: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def score(self, texts: Sequence[str] | str) -> np.ndarray | float:
+        single = isinstance(texts, str)
+        xs = [normalize(t, self.max_chars) for t in ([texts] if single else texts)]
+        p = self.pipeline.predict_proba(xs)[:, 1] if xs else np.zeros(0)
+        return float(p[0]) if single else p
+
+    def threshold(self, lang: str, level: str = "crisis") -> float:
+        return float(self.thresholds.get(lang, self.thresholds.get("en", {})).get(level, 0.5))
+
+    def save(self, folder: Path) -> Path:
+        import joblib
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump({"pipeline": self.pipeline, "thresholds": self.thresholds, "max_chars": self.max_chars},
+                    folder / MODEL_FILE)
+        (folder / "model_card.json").write_text(json.dumps(self.card, indent=2, ensure_ascii=False, default=str),
+                                                encoding="utf-8")
+        self.path = folder
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> "RiskModel":
+        import joblib
+
+        folder = Path(folder)
+        f = folder / MODEL_FILE
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: no trained risk model")
+        try:
+            d = joblib.load(f)
+            card_p = folder / "model_card.json"
+            card = json.loads(card_p.read_text(encoding="utf-8")) if card_p.is_file() else {}
+            return cls(d["pipeline"], d["thresholds"], int(d.get("max_chars", 1500)), card, folder)
+        except Exception as exc:  # noqa: BLE001 - a damaged file is reported, not raised into the chat
+            raise ValueError(f"{f}: not a readable risk model ({type(exc).__name__}: {exc})") from None
+
+
+def build_pipeline(cfg: Mapping[str, Any]):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    f = cfg.get("features", {}) or {}
+    vec = TfidfVectorizer(analyzer=f.get("analyzer", "char_wb"), ngram_range=tuple(f.get("ngram_range", (1, 4))),
+                          min_df=int(f.get("min_df", 2)), max_features=int(f.get("max_features", 200000)),
+                          sublinear_tf=True, dtype=np.float32)
+    clf = LogisticRegression(C=float(cfg.get("C", 4.0)), max_iter=3000, class_weight="balanced",
+                             random_state=int(cfg.get("seed", 42)))
+    return make_pipeline(vec, clf)
+
+
+def fit(texts: Sequence[str], y: Sequence[int], cfg: Mapping[str, Any]):
+    pipe = build_pipeline(cfg)
+    pipe.fit([normalize(t, int(cfg.get("max_chars", 1500))) for t in texts], np.asarray(y, dtype=int))
+    return pipe
+
+
+# ------------------------------------------------------------------------------------- thresholds
+def recall_threshold(scores: np.ndarray, y: np.ndarray, target: float, already: np.ndarray | None = None) -> float:
+    """The highest threshold t such that ``already | (scores >= t)`` catches at least ``target`` of
+    the positives (``already``: what the keyword screen catches anyway). 1.0 when the keyword screen
+    alone reaches the target; 0.0 when nothing is positive."""
+    scores, y = np.asarray(scores, float), np.asarray(y, int).astype(bool)
+    already = np.zeros_like(y) if already is None else np.asarray(already, bool)
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        return 0.0
+    need = int(np.ceil(target * n_pos - 1e-9)) - int((y & already).sum())
+    if need <= 0:
+        return 1.0
+    rest = np.sort(scores[y & ~already])[::-1]        # positives the model must catch, best first
+    return float(rest[min(need, len(rest)) - 1])
+
+
+def rates(flag: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Recall and false-alarm rate (false positives / negatives) with counts."""
+    flag, y = np.asarray(flag, bool), np.asarray(y, int).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    return {"recall": float((flag & y).sum() / n_pos) if n_pos else float("nan"),
+            "false_alarm": float((flag & ~y).sum() / n_neg) if n_neg else float("nan"),
+            "n_pos": n_pos, "n_neg": n_neg}
+
+
+def curve(scores: np.ndarray, y: np.ndarray, already: np.ndarray | None = None, points: int = 41) -> list[dict[str, float]]:
+    """Recall / false alarm of the combined screen over a grid of model thresholds (the trade-off)."""
+    already = np.zeros(len(y), bool) if already is None else np.asarray(already, bool)
+    out = []
+    for t in np.linspace(0, 1, points):
+        r = rates(already | (np.asarray(scores) >= t), y)
+        out.append({"threshold": round(float(t), 4), "recall": r["recall"], "false_alarm": r["false_alarm"]})
+    return out
+
+
+def false_alarm_threshold(scores: np.ndarray, y: np.ndarray, max_false_alarm: float) -> float:
+    """The lowest threshold whose false-alarm rate (``scores >= t`` on the negatives) is at most
+    ``max_false_alarm``."""
+    neg = np.sort(np.asarray(scores, float)[~np.asarray(y, int).astype(bool)])[::-1]
+    if not len(neg):
+        return 0.0
+    k = int(np.floor(max_false_alarm * len(neg)))     # this many negatives may be flagged
+    return float(np.nextafter(neg[k], np.inf)) if k < len(neg) else 0.0
+
+
+def decisions(scores: np.ndarray, kw: np.ndarray, thresholds: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """What each rule flags for one message (no session build-up): the keyword screen alone, the model
+    alone at the check-in threshold, the combined screen (keyword OR model >= check-in: the reply
+    carries the resources) and the crisis tier (keyword OR model >= crisis)."""
+    scores, kw = np.asarray(scores, float), np.asarray(kw, bool)
+    return {"keyword": kw, "model": scores >= thresholds["check_in"],
+            "screen": kw | (scores >= thresholds["check_in"]), "crisis": kw | (scores >= thresholds["crisis"])}
+
+
+def keyword_flags(texts: Iterable[str]) -> np.ndarray:
+    return np.array([safety.check(t).triggered for t in texts], dtype=bool)
+
+
+# ------------------------------------------------------------------------------------- the screen
+@dataclass
+class RiskAssessment:
+    level: str                           # "none" | "check_in" | "crisis"
+    language: str
+    keyword: bool
+    matches: list[str] = field(default_factory=list)
+    score: float | None = None           # the model's probability for this message (None: no model)
+    session_score: float | None = None   # decayed per-session score after this message (1 = crisis)
+    reasons: list[str] = field(default_factory=list)
+    model_available: bool = False
+    elapsed_ms: float = 0.0
+
+    @property
+    def crisis(self) -> bool:
+        return self.level == "crisis"
+
+    @property
+    def check_in(self) -> bool:
+        return self.level == "check_in"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RiskScreen:
+    """Keyword screen + learned model + a decayed per-session score. One instance per conversation.
+
+    The session score is kept in units of the language's crisis threshold: after a message with model
+    probability ``p``, ``session = min(1, decay * previous + p / crisis_threshold)`` (a keyword hit sets
+    it to 1). Crisis when it reaches 1 (so one message at the crisis threshold is a crisis on its own,
+    and several uneasy ones add up to one); a gentle check-in when it reaches ``check_in / crisis``
+    (so one message at the check-in threshold is a check-in). Ordinary turns let it fade.
+    """
+
+    def __init__(self, model: RiskModel | None = None, decay: float = 0.6, warning: str | None = None):
+        self.model = model
+        self.decay = float(decay)
+        self.session_score = 0.0
+        self.warning = warning
+
+    @classmethod
+    def from_artifacts(cls, folder: Path | None = None, decay: float | None = None) -> "RiskScreen":
+        """The trained model from ``artifacts/06_risk_model`` (or ``EMOKIT_RISK_MODEL``); without it a
+        screen that runs the keyword patterns alone and carries :attr:`warning`."""
+        folder = Path(folder) if folder else default_model_dir()
+        try:
+            model = load_cached(folder)
+        except (FileNotFoundError, ValueError) as exc:
+            msg = MISSING_MODEL_WARNING.format(path=folder / MODEL_FILE)
+            if not isinstance(exc, FileNotFoundError):
+                msg = f"{exc}. Only the keyword screen is checking messages for crisis risk."
+            log.warning(msg)
+            return cls(None, decay=0.6 if decay is None else decay, warning=msg)
+        d = model.card.get("session_decay", 0.6) if decay is None else decay
+        return cls(model, decay=d)
+
+    @property
+    def model_available(self) -> bool:
+        return self.model is not None
+
+    def reset(self) -> None:
+        self.session_score = 0.0
+
+    def assess(self, text: str | None, update: bool = True) -> RiskAssessment:
+        t0 = time.perf_counter()
+        kw = safety.check(text)
+        lang = kw.language
+        reasons = [f"keyword: {m}" for m in kw.matches]
+        p = None
+        level = "crisis" if kw.triggered else "none"
+        session = self.decay * self.session_score
+        if self.model is not None and (text or "").strip():
+            p = self.model.score(text)
+            t_crisis, t_check = self.model.threshold(lang, "crisis"), self.model.threshold(lang, "check_in")
+            session += p / max(t_crisis, 1e-6)
+            if p >= t_crisis:
+                level = "crisis"
+                reasons.append(f"model {p:.2f} >= crisis threshold {t_crisis:.2f}")
+            elif session >= 1.0 and level != "crisis":
+                level = "crisis"
+                reasons.append(f"session score {session:.2f} >= 1 (risk built up over turns)")
+            elif level == "none" and session >= t_check / max(t_crisis, 1e-6):
+                level = "check_in"
+                reasons.append(f"model {p:.2f}, session {session:.2f} >= check-in ({t_check:.2f} / {t_crisis:.2f})")
+        if kw.triggered:
+            session = 1.0
+        session = float(min(1.0, session))
+        if update:
+            self.session_score = session
+        return RiskAssessment(level=level, language=lang, keyword=kw.triggered, matches=kw.matches,
+                              score=None if p is None else round(float(p), 4), session_score=round(session, 4),
+                              reasons=reasons, model_available=self.model is not None,
+                              elapsed_ms=round((time.perf_counter() - t0) * 1000, 3))
+
+
+_CACHE: dict[str, RiskModel] = {}
+
+
+def default_model_dir() -> Path:
+    env = os.environ.get("EMOKIT_RISK_MODEL")
+    if env:
+        return Path(env)
+    from ..config import artifacts_root
+
+    return artifacts_root() / STAGE
+
+
+def load_cached(folder: Path) -> RiskModel:
+    f = Path(folder) / MODEL_FILE
+    key = f"{f.resolve()}:{f.stat().st_mtime_ns if f.exists() else 0}"
+    if key not in _CACHE:
+        _CACHE[key] = RiskModel.load(folder)
+    return _CACHE[key]
+
+
+# ------------------------------------------------------------------------------------- replies
+CHECKIN_EN = ("I want to check in with you for a moment, gently: some of what you said sounds heavy, and I "
+              "might be reading too much into it. How are you really doing? If things ever feel like too "
+              "much, or thoughts of hurting yourself come up, people are there for you any time:")
+CHECKIN_ZH = ("我想轻轻地问候你一下：你说的话里好像有些沉重的东西，也可能是我多虑了。你现在真实的感受怎么样？"
+              "如果哪一刻觉得撑不住了，或者有伤害自己的念头，随时都有人愿意陪你：")
+CHECKIN_Q_EN = "Would you like to tell me more about how things have been?"
+CHECKIN_Q_ZH = "愿意和我多说说最近的情况吗？"
+
+
+def checkin_reply(language: str = "en") -> str:
+    """The gentle check-in (below the crisis threshold but uncertain): offers the resources."""
+    if language == "zh":
+        return f"{CHECKIN_ZH}\n\n{safety.resources('zh')}\n\n{CHECKIN_Q_ZH}"
+    return f"{CHECKIN_EN}\n\n{safety.resources('en')}\n\n{CHECKIN_Q_EN}"
+
+
+# Words that must never be echoed back or joked about (dying, self-harm, methods; misspellings and
+# slang included). The offline responder checks this before it quotes or reflects a message.
+_SENSITIVE_EN = re.compile(
+    r"\b(?:die[sd]?|dying|dead|death|deth|kil+(?:s|ed|ing)?|kil+\s*(?:my|ur|your)\s*self|kms|unaliv\w*|suic\w*|"
+    r"sucid\w*|suicd\w*|sewer\s*slide|self[\s-]?harm\w*|harm(?:ing)?\s+my\s*self|hurt(?:ing)?\s+my\s*self|"
+    r"cut(?:ting)?\s+my\s*self|cutting|bleed\w*|blood|pills?|overdos\w*|od|hang(?:ing)?\s+my\s*self|noose|rope|"
+    r"jump(?:ing)?\s+(?:off|from)|bridge|roof|gun|shoot\w*|knife|blade|razor\w*|poison\w*|drown\w*|grave|"
+    r"funeral|goodbye|farewell|end\s+it|end\s+(?:my|this)\s+life|not\s+be\s+(?:here|around)|disappear\w*|"
+    r"sleep\s+forever|never\s+wake|alive|exist\w*)\b", re.IGNORECASE)
+_SENSITIVE_ZH = re.compile(r"死|杀|紫砂|自鲨|想鼠|\bzs\b|自残|自伤|割|伤害自己|跳楼|跳河|跳下|天台|安眠药|药片|上吊|绳子|"
+                           r"烧炭|遗书|告别|永别|离开这个世界|消失|不想活|活着|活不|结束|了结|一了百了|不在了|解脱|血|刀",
+                           re.IGNORECASE)
+
+
+def mentions_sensitive(text: str | None) -> bool:
+    """True when a message mentions dying, self-harm or a method (broadly, misspellings included):
+    such a message is never quoted, reflected or joked about."""
+    t = text or ""
+    return bool(_SENSITIVE_EN.search(t) or _SENSITIVE_ZH.search(t))
+
+
+# ------------------------------------------------------------------------------------- training
+def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_cases: Path | None = None) -> dict[str, Any]:
+    """Fit on train, choose thresholds on validation, score the held-out test once; write the model,
+    its card, metrics.json and curves.json to ``out_dir``. Returns the metrics (aggregates only)."""
+    cfg = params["risk"]
+    t_start = time.perf_counter()
+    df = load_corpora(data_root, cfg)
+    tr = df[df.split == "train"]
+    pipe = fit(tr.text.tolist(), tr.y.tolist(), cfg)
+    t_fit = time.perf_counter() - t_start
+    model = RiskModel(pipe, {}, int(cfg.get("max_chars", 1500)))
+    df = df.assign(score=model.score(df.text.tolist()), kw=keyword_flags(df.text.tolist()))
+    cases = load_validation_cases(validation_cases) if validation_cases else []
+    c_text = [c["text"] for c in cases]
+    c_score = model.score(c_text) if cases else np.zeros(0)
+    c_kw = keyword_flags(c_text)
+    c_y = np.array([c["label"] == "risk" for c in cases], dtype=int)
+    c_lang = np.array([c["lang"] for c in cases])
+
+    target, max_fa = float(cfg["target_recall"]), float(cfg["crisis_max_false_alarm"])
+    primary = {lang: list((cfg.get("threshold_sources") or {}).get(lang) or []) for lang in LANGS}
+
+    def main_rows(split: str, lang: str):
+        d = df[(df.split == split) & (df.lang == lang)]
+        return d[d.source.isin(primary[lang])] if primary[lang] else d[d.source != "everyday"]
+
+    thresholds: dict[str, dict[str, float]] = {}
+    for lang in LANGS:
+        va = main_rows("val", lang)
+        t_flag = recall_threshold(va.score.values, va.y.values, target, va.kw.values)
+        t_crisis = max(false_alarm_threshold(va.score.values, va.y.values, max_fa), t_flag)
+        thresholds[lang] = {"crisis": round(t_crisis, 6), "check_in": round(t_flag, 6)}
+    model.thresholds = thresholds
+
+    metrics: dict[str, Any] = {"threshold." + f"{lang}.{lvl}": v for lang, d in thresholds.items() for lvl, v in d.items()}
+    curves: dict[str, Any] = {}
+
+    def report(prefix: str, scores, y, kw, lang, with_curve: bool = True):
+        for name, flag in decisions(scores, kw, thresholds[lang]).items():
+            r = rates(flag, y)
+            metrics[f"{prefix}.{name}.recall"] = r["recall"]
+            metrics[f"{prefix}.{name}.false_alarm"] = r["false_alarm"]
+        metrics[f"{prefix}.n_pos"], metrics[f"{prefix}.n_neg"] = int(np.sum(y)), int(len(y) - np.sum(y))
+        if len(set(np.asarray(y).tolist())) == 2:
+            from sklearn.metrics import roc_auc_score
+
+            metrics[f"{prefix}.model.auc"] = float(roc_auc_score(y, scores))
+        if with_curve:
+            curves[prefix] = curve(scores, y, kw)
+
+    for split in ("val", "test"):
+        for lang in LANGS:
+            d = main_rows(split, lang)
+            report(f"{split}.{lang}", d.score.values, d.y.values, d.kw.values, lang)
+            for src in sorted(set(df[(df.split == split) & (df.lang == lang)].source)):
+                s = df[(df.split == split) & (df.lang == lang) & (df.source == src)]
+                report(f"{split}.{lang}.{src}", s.score.values, s.y.values, s.kw.values, lang, with_curve=False)
+    for lang in LANGS:
+        m = c_lang == lang
+        if m.any():
+            report(f"cases.{lang}", c_score[m], c_y[m], c_kw[m], lang)
+    counts = df.groupby(["source", "split"]).y.agg(["size", "sum"]).reset_index()
+    card = {
+        "name": "emokit crisis-risk detector", "kind": "char n-gram TF-IDF + logistic regression",
+        "what_it_is_not": "not a clinical tool: it flags a message for a supportive reply with crisis resources; "
+                          "it diagnoses nothing and misses things",
+        "languages": list(LANGS), "label_rule": LABEL_RULE, "params": dict(cfg), "thresholds": thresholds,
+        "threshold_choice": ("per language, on the validation split of its main set (threshold_sources): "
+                             f"check_in = the highest model threshold at which keyword-OR-model reaches recall >= {target} "
+                             "(every message at or above it gets the resources); crisis = the lowest model threshold "
+                             f"whose false-alarm rate is <= {max_fa} (the full crisis reply). The validation cases chose "
+                             "the features among six variants and are reported; the test split is scored once, after"),
+        "session_decay": float(cfg.get("session_decay", 0.6)),
+        "rows": {f"{r.source}/{r.split}": {"n": int(r["size"]), "at_risk": int(r["sum"])} for _, r in counts.iterrows()},
+        "validation_cases": {"file": str(validation_cases.name) if validation_cases else None, "n": len(cases)},
+        "data": "risk_text (SOS-4K, Twitter suicidal intention, C-SSRS Reddit), GoEmotions, SMP2020-EWECT/CLUEmotion: "
+                "research-only, never redistributed; no text is stored in this folder",
+        "fit_s": round(t_fit, 2), "total_s": round(time.perf_counter() - t_start, 2),
+    }
+    model.card = card
+    out_dir = Path(out_dir)
+    model.save(out_dir)
+    metrics["train_s"] = round(time.perf_counter() - t_start, 2)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+    (out_dir / "curves.json").write_text(json.dumps(curves, indent=1), encoding="utf-8")
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from ..config import REPO_ROOT, data_root, load_params
+
+    ap = argparse.ArgumentParser(prog="python -m emokit.chat.train_risk")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train the risk detector (DVC stage 06_risk_model)")
+    t.add_argument("--out", default=None, help=f"output folder (default artifacts/{STAGE})")
+    t.add_argument("--cases", default=str(REPO_ROOT / "tests" / "data" / "risk_validation_cases.yaml"))
+    s = sub.add_parser("score", help="screen one message (prints level and scores, never the message)")
+    s.add_argument("message")
+    args = ap.parse_args(argv)
+    if args.cmd == "score":
+        a = RiskScreen.from_artifacts().assess(args.message)
+        print(json.dumps({k: v for k, v in a.to_dict().items() if k != "matches"}, ensure_ascii=False))
+        return 0
+    params = load_params("06_empathic_chat")
+    from ..config import artifacts_root
+
+    out = Path(args.out) if args.out else artifacts_root() / STAGE
+    try:
+        m = train(params, out, data_root(), Path(args.cases) if args.cases else None)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    keys = [k for k in m if k.startswith(("test.", "cases.", "threshold.")) and
+            (k.endswith(("screen.recall", "screen.false_alarm")) or k.startswith("threshold."))]
+    for k in sorted(keys):
+        print(f"{k}: {m[k]:.3f}")
+    print(f"trained in {m['train_s']:.1f} s -> {out}")
+    return 0
+
+
