@@ -71,11 +71,27 @@ MISSING_MODEL_WARNING = ("Learned risk detector not trained (no {path}): only th
 _PUNCT = re.compile(r"[^\w\s\u4e00-\u9fff]+", re.UNICODE)
 
 
+# Everyday intensifiers that mention dying (the ones the keyword screen already exempts, see
+# emokit/chat/safety.py): replaced by one neutral token before the model sees the text, in training
+# and in the chat alike, so that 死 or "killing" inside an idiom is not read as risk by itself.
+_IDIOMS = [re.compile(p) for p in (
+    r"(?:笑|累|热|冷|难|气|饿|困|忙|烦|吵|丑|美|帅|酸|痛|疼|急|吓|羡慕|无聊|尴尬|开心|高兴|紧张|麻烦|撑|馋|懒|臭|贵|香)死(?:了|我了|人了|啦|我|人)?",
+    r"想死(?:你|您|他|她|它)(?:了|啦)?", r"(?:可|都)?想死我了",
+    r"\b(?:this|that|it|he|she|they|you|traffic|work|heat|job|class|homework)\s+(?:is|are|was|were)\s+killing\s+me\b",
+    r"\bdying\s+(?:to|for|of\s+(?:laughter|boredom|embarrassment))\b", r"\bdied\s+(?:laughing|of\s+laughter)\b",
+    r"\bkilled\s+it\b", r"\bkill\s+(?:the\s+)?(?:process|task|job|app|server|time)\b",
+)]
+
+
 def normalize(text: str | None, max_chars: int = 1500) -> str:
     """Lowercase, apostrophes removed and other punctuation spaced out (the Twitter set is stored
-    that way, so typed messages must look alike), whitespace collapsed, cut at ``max_chars``."""
+    that way, so typed messages must look alike), everyday idioms masked, whitespace collapsed, cut
+    at ``max_chars``."""
     t = (text or "").lower().replace("’", "'").replace("'", "")
     t = _PUNCT.sub(" ", t)
+    t = " ".join(t.split())
+    for rx in _IDIOMS:
+        t = rx.sub(" idiomx ", t)
     return " ".join(t.split())[:max_chars]
 
 
@@ -638,3 +654,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+
+
+# ------------------------------------------------------------------------------------- chapter 06
+def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None) -> list[dict[str, Any]]:
+    """Recall and false alarms per language of the combined screen (one message at a time, no session
+    build-up) on the project's 69-row table and on the validation cases. Rows hold counts and rates
+    only (no message text)."""
+    from . import safety_cases
+    from ..config import REPO_ROOT
+
+    screen = screen or RiskScreen.from_artifacts()
+    cases = load_validation_cases(cases_path or REPO_ROOT / "tests" / "data" / "risk_validation_cases.yaml")
+    sets = {
+        "69-row table": [(t, True) for t in safety_cases.MUST_TRIGGER] + [(t, False) for t in safety_cases.MUST_NOT_TRIGGER],
+        "validation cases": [(c["text"], c["label"] == "risk") for c in cases],
+    }
+    rows = []
+    for name, items in sets.items():
+        levels = [(language(t), y, screen.assess(t, update=False)) for t, y in items]
+        for lang in LANGS:
+            sel = [(y, a) for lg, y, a in levels if lg == lang]
+            y = np.array([v for v, _ in sel], dtype=int)
+            for rule, flag in (("keyword", [a.keyword for _, a in sel]), ("screen", [a.level != "none" for _, a in sel]),
+                               ("crisis", [a.level == "crisis" for _, a in sel])):
+                r = rates(np.array(flag, bool), y)
+                rows.append({"set": name, "language": lang, "rule": rule, "recall": r["recall"],
+                             "false_alarm": r["false_alarm"], "n_at_risk": r["n_pos"], "n_ordinary": r["n_neg"]})
+    return rows
+
+
+def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any, dict[str, float]]:
+    """Notebook 06's risk section: one table (held-out test split from the training stage's
+    metrics.json, the 69-row table and the validation cases, per language and rule), the trade-off
+    figure, and flat metrics (``risk.*``). Without a trained model: the keyword screen alone, said."""
+    import pandas as pd
+
+    screen = screen or RiskScreen.from_artifacts()
+    rows = evaluate_sets(screen)
+    metrics: dict[str, float] = {"risk.model_available": bool(screen.model_available)}
+    curves = {}
+    if screen.model is not None and screen.model.path is not None:
+        folder = Path(screen.model.path)
+        m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        curves = json.loads((folder / "curves.json").read_text(encoding="utf-8"))
+        for lang in LANGS:
+            for rule in ("keyword", "screen", "crisis"):
+                rows.append({"set": "held-out test split", "language": lang, "rule": rule,
+                             "recall": m[f"test.{lang}.{rule}.recall"], "false_alarm": m[f"test.{lang}.{rule}.false_alarm"],
+                             "n_at_risk": m[f"test.{lang}.n_pos"], "n_ordinary": m[f"test.{lang}.n_neg"]})
+            ev = f"test.{lang}.everyday"
+            if f"{ev}.screen.false_alarm" in m:
+                for rule in ("keyword", "screen", "crisis"):
+                    rows.append({"set": "held-out everyday messages", "language": lang, "rule": rule,
+                                 "recall": float("nan"), "false_alarm": m[f"{ev}.{rule}.false_alarm"],
+                                 "n_at_risk": 0, "n_ordinary": m[f"{ev}.n_neg"]})
+            for lvl in ("check_in", "crisis"):
+                metrics[f"risk.threshold.{lang}.{lvl}"] = screen.model.threshold(lang, lvl)
+    df = pd.DataFrame(rows)
+    key = {"69-row table": "table", "validation cases": "cases", "held-out test split": "test",
+           "held-out everyday messages": "everyday"}
+    for r in rows:
+        for k in ("recall", "false_alarm"):
+            if r[k] == r[k]:   # not NaN
+                metrics[f"risk.{key[r['set']]}.{r['language']}.{r['rule']}.{k}"] = float(r[k])
+    if curves:
+        import matplotlib.pyplot as plt
+
+        from ..pipeline import save_figure
+
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, lang in zip(axes, LANGS):
+            for name, label in ((f"val.{lang}", "validation split"), (f"test.{lang}", "held-out test split"),
+                                (f"cases.{lang}", "validation cases")):
+                if name in curves:
+                    c = curves[name]
+                    ax.plot([p["false_alarm"] for p in c], [p["recall"] for p in c], marker=".", label=label)
+            ax.axhline(0.95, color="grey", ls=":", lw=1)
+            ax.axvline(0.05, color="grey", ls=":", lw=1)
+            t = screen.model.threshold(lang, "check_in")
+            ax.set(title=f"{lang}: keyword OR model >= t (check-in t = {t:.2f})", xlabel="false-alarm rate",
+                   ylabel="recall", xlim=(0, 1), ylim=(0, 1.02))
+            ax.legend(fontsize=8, loc="lower right")
+        fig.suptitle("Crisis screen trade-off (target: recall >= 0.95 at false alarms <= 0.05, dotted)")
+        save_figure(fig, out_dir, "risk_tradeoff")
+    return df, metrics
