@@ -63,10 +63,12 @@ def main(argv=None) -> int:
                 screen.assess(m)
                 times.append(time.perf_counter() - t0)
         results[name] = _stats(times)
-    allt = [results[k]["p99_ms"] for k in results]
     out = {"what": "RiskScreen.assess per message (keyword screen + model + session update)",
-           "model_load_s": round(load_s, 3), "model_card_train_s": model.card.get("total_s"),
-           "groups": results, "budget_ms": 30.0, "within_budget_p99": max(allt) <= 30.0,
+           "model_load_s": round(load_s, 3), "model_card_train_s": model.card.get("wall_time_s"),
+           "groups": results, "budget_ms": 30.0,
+           "within_budget_median": max(r["median_ms"] for r in results.values()) <= 30.0,
+           "within_budget_p90": max(r["p90_ms"] for r in results.values()) <= 30.0,
+           "within_budget_p99": max(r["p99_ms"] for r in results.values()) <= 30.0,
            "machine": machine_info()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2), encoding="utf-8")

@@ -27,7 +27,7 @@ it says so and runs the keyword screen alone.
 
 ``python -m emokit.chat.train_risk`` is the DVC stage ``06_risk_model`` (writes
 ``artifacts/06_risk_model/``: ``model.joblib``, ``model_card.json``, ``metrics.json``,
-``curves.json``). No post text is ever written, logged or printed: only aggregate numbers.
+``curves.json``; and the DVC metrics copy ``artifacts/06_risk_model.metrics.json``). No post text is ever written, logged or printed: only aggregate numbers.
 """
 from __future__ import annotations
 
@@ -277,8 +277,9 @@ class RiskModel:
         folder.mkdir(parents=True, exist_ok=True)
         joblib.dump({"pipeline": self.pipeline, "thresholds": self.thresholds, "max_chars": self.max_chars},
                     folder / MODEL_FILE)
-        (folder / "model_card.json").write_text(json.dumps(self.card, indent=2, ensure_ascii=False, default=str),
-                                                encoding="utf-8")
+        from ..artifacts import write_card
+
+        self.card = write_card(folder, {"kind": "risk_tfidf_logreg", "labels": ["not_at_risk", "at_risk"], **self.card})
         self.path = folder
         return folder
 
@@ -595,7 +596,9 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
             report(f"cases.{lang}", c_score[m], c_y[m], c_kw[m], lang)
     counts = df.groupby(["source", "split"]).y.agg(["size", "sum"]).reset_index()
     card = {
-        "name": "emokit crisis-risk detector", "kind": "char n-gram TF-IDF + logistic regression",
+        "name": "emokit crisis-risk detector", "kind": "risk_tfidf_logreg",
+        "model": "character n-gram TF-IDF (char_wb) + logistic regression, one model for English and Chinese",
+        "profile": params.get("profile"), "labels": ["not_at_risk", "at_risk"],
         "what_it_is_not": "not a clinical tool: it flags a message for a supportive reply with crisis resources; "
                           "it diagnoses nothing and misses things",
         "languages": list(LANGS), "label_rule": LABEL_RULE, "params": dict(cfg), "thresholds": thresholds,
@@ -611,12 +614,18 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
                 "research-only, never redistributed; no text is stored in this folder",
         "fit_s": round(t_fit, 2), "total_s": round(time.perf_counter() - t_start, 2),
     }
+    from ..artifacts import write_json
+    from ..pipeline import write_metrics
+
+    metrics["train_s"] = round(time.perf_counter() - t_start, 2)
+    metrics = {k: v for k, v in metrics.items() if not (isinstance(v, float) and v != v)}   # NaN left out
+    card["metrics"] = {k: v for k, v in metrics.items() if k.startswith(("val.", "test.")) and k.count(".") == 3}
+    card["wall_time_s"] = metrics["train_s"]
     model.card = card
     out_dir = Path(out_dir)
     model.save(out_dir)
-    metrics["train_s"] = round(time.perf_counter() - t_start, 2)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
-    (out_dir / "curves.json").write_text(json.dumps(curves, indent=1), encoding="utf-8")
+    write_metrics(out_dir, metrics, merge=False)
+    write_json(out_dir / "curves.json", curves)
     return metrics
 
 
@@ -646,6 +655,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.out is None:   # the DVC metrics file beside the output folder (aggregates only)
+        from ..pipeline import publish_metrics
+
+        publish_metrics(STAGE)
     keys = [k for k in m if k.startswith(("test.", "cases.", "threshold.")) and
             (k.endswith(("screen.recall", "screen.false_alarm")) or k.startswith("threshold."))]
     for k in sorted(keys):
