@@ -255,3 +255,15 @@ def test_session_score_survives_save_and_restore():
     assert s.risk.session_score > 0 and s2.risk.session_score == pytest.approx(s.risk.session_score)
     saved["risk_session_score"] = "garbage"
     assert s2.restore(saved).risk.session_score == 0.0
+
+
+def test_feature_selection_reads_no_test_rows(tmp_path, monkeypatch):
+    root = _fake_root(tmp_path / "data")
+    seen = []
+    real = risk.fit
+    monkeypatch.setattr(risk, "fit", lambda t, y, c: seen.append(len(t)) or real(t, y, c))
+    rows = risk.select({"risk": _cfg()}, root, CASES)
+    assert [r["variant"] for r in rows] == list(risk.VARIANTS)
+    assert all(0 <= r["mean_false_alarm"] <= 1 for r in rows)
+    n_train = (risk.load_corpora(root, _cfg()).split == "train").sum()
+    assert max(seen) == n_train                           # fitted on train only, scored on val and cases

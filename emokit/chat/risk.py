@@ -629,6 +629,56 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
     return metrics
 
 
+VARIANTS: dict[str, dict[str, Any]] = {
+    "all sources, C 4, n-grams 1-4": {"C": 4.0, "features": {"ngram_range": [1, 4], "max_features": 200000}},
+    "no C-SSRS": {"C": 4.0, "features": {"ngram_range": [1, 4], "max_features": 200000}, "_drop": "cssrs_reddit_en"},
+    "no everyday negatives": {"C": 4.0, "features": {"ngram_range": [1, 4], "max_features": 200000}, "_drop": "everyday"},
+    "C 1": {"C": 1.0, "features": {"ngram_range": [1, 4], "max_features": 200000}},
+    "C 16": {"C": 16.0, "features": {"ngram_range": [1, 4], "max_features": 200000}},
+    "n-grams 2-5": {"C": 4.0, "features": {"ngram_range": [2, 5], "max_features": 300000}},
+}
+
+
+def select(params: Mapping[str, Any], data_root: Path, cases_path: Path) -> list[dict[str, Any]]:
+    """The feature choice, on validation only: each of :data:`VARIANTS` is fitted on train; per
+    language its check-in threshold is set on the validation split (recall target), and the row
+    reports the false alarm there and on the validation cases. The variant with the lowest mean of
+    those false alarms is the one in params. The test split is not read."""
+    base = dict(params["risk"])
+    df = load_corpora(data_root, base)
+    df = df[df.split != "test"]
+    df = df.assign(kw=keyword_flags(df.text.tolist()))
+    cases = load_validation_cases(cases_path)
+    ct = [c["text"] for c in cases]
+    cy = np.array([c["label"] == "risk" for c in cases], dtype=int)
+    cl = np.array([c["lang"] for c in cases])
+    ck = keyword_flags(ct)
+    primary = base.get("threshold_sources") or {}
+    rows = []
+    for name, over in VARIANTS.items():
+        cfg = {**base, **{k: v for k, v in over.items() if not k.startswith("_")},
+               "features": {**(base.get("features") or {}), **over.get("features", {})}}
+        tr = df[(df.split == "train") & (df.source != over.get("_drop"))]
+        m = RiskModel(fit(tr.text.tolist(), tr.y.tolist(), cfg), {}, int(cfg.get("max_chars", 1500)))
+        row: dict[str, Any] = {"variant": name}
+        fas = []
+        for lang in LANGS:
+            va = df[(df.split == "val") & (df.lang == lang) & df.source.isin(primary.get(lang, []))]
+            sv = m.score(va.text.tolist())
+            t = recall_threshold(sv, va.y.values, float(base["target_recall"]), va.kw.values)
+            fa_val = rates(va.kw.values | (sv >= t), va.y.values)["false_alarm"]
+            sel = cl == lang
+            sc = m.score([x for x, keep in zip(ct, sel) if keep])
+            r = rates(ck[sel] | (sc >= t), cy[sel])
+            row.update({f"{lang}.threshold": t, f"{lang}.val_false_alarm": fa_val,
+                        f"{lang}.cases_recall": r["recall"], f"{lang}.cases_false_alarm": r["false_alarm"]})
+            fas += [fa_val, r["false_alarm"]]
+        row["mean_false_alarm"] = float(np.mean(fas))
+        rows.append(row)
+        log.info("variant %s: mean false alarm %.3f", name, row["mean_false_alarm"])
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
@@ -639,6 +689,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     t = sub.add_parser("train", help="train the risk detector (DVC stage 06_risk_model)")
     t.add_argument("--out", default=None, help=f"output folder (default artifacts/{STAGE})")
     t.add_argument("--cases", default=str(REPO_ROOT / "tests" / "data" / "risk_validation_cases.yaml"))
+    sel = sub.add_parser("select", help="compare the feature variants on validation only (about 2-3 min)")
+    sel.add_argument("--cases", default=str(REPO_ROOT / "tests" / "data" / "risk_validation_cases.yaml"))
+    sel.add_argument("--out", default=None, help="write the table as JSON here")
     s = sub.add_parser("score", help="screen one message (prints level and scores, never the message)")
     s.add_argument("message")
     args = ap.parse_args(argv)
@@ -648,6 +701,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     params = load_params("06_empathic_chat")
     from ..config import artifacts_root
+
+    if args.cmd == "select":
+        rows = select(params, data_root(), Path(args.cases))
+        for r in sorted(rows, key=lambda r: r["mean_false_alarm"]):
+            print(f"{r['variant']:<32} mean FA {r['mean_false_alarm']:.3f} | " + " | ".join(
+                f"{lg}: t {r[lg + '.threshold']:.2f} val FA {r[lg + '.val_false_alarm']:.2f} cases R "
+                f"{r[lg + '.cases_recall']:.2f} FA {r[lg + '.cases_false_alarm']:.2f}" for lg in LANGS))
+        if args.out:
+            from ..artifacts import write_json
+
+            write_json(Path(args.out), rows)
+        return 0
 
     out = Path(args.out) if args.out else artifacts_root() / STAGE
     try:
