@@ -267,3 +267,24 @@ def test_feature_selection_reads_no_test_rows(tmp_path, monkeypatch):
     assert all(0 <= r["mean_false_alarm"] <= 1 for r in rows)
     n_train = (risk.load_corpora(root, _cfg()).split == "train").sum()
     assert max(seen) == n_train                           # fitted on train only, scored on val and cases
+
+
+def test_a_flagged_llm_reply_that_echoes_a_method_or_switches_language_is_replaced():
+    sc = screen({"i keep thinking about how many pills i have left": 0.95, "我已经计划好了": 0.95, "i feel a bit off lately": 0.4})
+    crisis_en = sc.assess("i keep thinking about how many pills i have left", update=False)
+    reply, why = risk.screened_reply("Do you feel anxious about running out of pills?", crisis_en)
+    assert reply == safety.support_reply("en") and "method" in why
+    crisis_zh = sc.assess("我已经计划好了", update=False)
+    reply, why = risk.screened_reply("You look tired. Any plans for tomorrow?", crisis_zh)
+    assert reply == safety.support_reply("zh") and "language" in why
+    check = sc.assess("i feel a bit off lately", update=False)
+    good = "That sounds hard. Call the Suicide & Crisis Lifeline any time; how are you doing today?"
+    assert risk.screened_reply(good, check) == (good, None)
+
+    class PillsLLM(RecordingLLM):
+        def chat(self, system, history, user, on_token=None):
+            return Reply(text="Do you feel anxious about running out of pills?")
+
+    s = ChatSession(llm=PillsLLM(), analyze=None, transcribe=None, risk=sc)
+    t = s.turn(text="i keep thinking about how many pills i have left")
+    assert t.source == "llm" and "pills" not in t.reply and safety.has_resources(t.reply) and t.notes

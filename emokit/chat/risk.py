@@ -533,6 +533,24 @@ def mentions_sensitive(text: str | None) -> bool:
     return bool(_SENSITIVE_EN.search(t) or _SENSITIVE_ZH.search(t))
 
 
+def screened_reply(reply: str, assessment: "RiskAssessment") -> tuple[str, str | None]:
+    """A model's reply to a flagged message (check-in or crisis), checked before it is shown: one that
+    mentions dying, self-harm or a method (a small local model may echo "running out of pills"), or is
+    not in the user's language, is replaced by the fixed reply of that level. Returns the reply and a
+    note saying why it was replaced (None when kept). The resources are added afterwards either way."""
+    if assessment.level == "none" or not (reply or "").strip():
+        return reply, None
+    fixed = safety.support_reply(assessment.language) if assessment.crisis else checkin_reply(assessment.language)
+    body = reply.replace(safety.resources("en"), "").replace(safety.resources("zh"), "")
+    body = re.sub(r"suicide\s*(?:&|and)\s*crisis\s*lifeline|suicide\s+prevention\s+(?:life|hot)line", " ", body,
+                  flags=re.IGNORECASE)   # naming a helpline is not an echo
+    if mentions_sensitive(body):
+        return fixed, "the model's reply to a flagged message mentioned dying, self-harm or a method: replaced by the fixed safety reply"
+    if (language(body) == "zh") != (assessment.language == "zh"):
+        return fixed, "the model's reply to a flagged message was not in the user's language: replaced by the fixed safety reply"
+    return reply, None
+
+
 # ------------------------------------------------------------------------------------- training
 def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_cases: Path | None = None) -> dict[str, Any]:
     """Fit on train, choose thresholds on validation, score the held-out test once; write the model,

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from . import offline, prompts, safety
 from .llm import LLMError, LLMService
 from .redact import redact, redact_obj
-from .risk import RiskScreen, checkin_reply
+from .risk import RiskScreen, checkin_reply, screened_reply
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,10 @@ class ChatSession:
             if source == "llm":
                 source = "offline-fallback"
         if check.level != "none":   # crisis and check-in replies always carry the resources, in the user's language
+            if source == "llm":
+                reply_text, why = screened_reply(reply_text, check)
+                if why:
+                    notes.append(why)
             reply_text = safety.ensure_resources(reply_text, check.language)
         timings["reply_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
