@@ -1,8 +1,10 @@
 """CPU inference benchmark of the text models: per-utterance latency and batch throughput.
 
-    .venv/bin/python benchmarks/text_inference.py [--n 24] [--skip-large]
+    .venv/bin/python benchmarks/text_inference.py [--n 24] [--skip-large] [--only-default]
 
-Models: the demo model (``artifacts/02_text/models/best.json``; else the untrained MiniLM, said
+First the default route as the CLI runs it: ``emokit.text.predict([one utterance])`` with
+``models/best.json`` (language identification + encoder + head), one English, Chinese and mixed
+utterance at a time (budget: median <= 30 ms English, <= 60 ms Chinese). Then the transformer models: the demo model (``artifacts/02_text/models/best.json``; else the untrained MiniLM, said
 so) and a RoBERTa-large-sized model (355 M parameters, random weights from its config: speed only,
 no download), each in fp32 and with int8 dynamic quantisation (``torch.ao.quantization``).
 For the trained demo model, int8 accuracy is compared with fp32 on GoEmotions test rows (the
@@ -53,6 +55,21 @@ def time_model(model, tok, sents, max_len, batch):
             f"batch{batch}_texts_per_s": round(thr, 2)}
 
 
+def time_predict(texts, n_b=None):
+    """Median / p90 latency of emokit.text.predict on one utterance at a time (the default model)."""
+    from emokit import text as T
+
+    T.predict(texts[:2])  # warm-up: loads the models
+    lat, routes = [], {}
+    for s in texts:
+        t = time.perf_counter()
+        p = T.predict([s])[0]
+        lat.append(time.perf_counter() - t)
+        routes[p.extra.get("route")] = routes.get(p.extra.get("route"), 0) + 1
+    return {"single_ms_median": round(1000 * statistics.median(lat), 2),
+            "single_ms_p90": round(1000 * float(np.percentile(lat, 90)), 2), "n": len(texts), "routes": routes}
+
+
 def accuracy(model, tok, recs, max_len):
     from emokit.labels import LABELS7
 
@@ -72,6 +89,7 @@ def main() -> None:
     ap.add_argument("--acc-rows", type=int, default=400, help="test rows for the fp32/int8 accuracy check")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only-default", action="store_true", help="time the default route only")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
@@ -87,6 +105,25 @@ def main() -> None:
            "mean_chars": round(float(np.mean([len(s) for s in sents])), 1), "models": {}}
 
     models = artifacts_dir("02_text") / "models"
+    best = models / "best.json"
+    if best.exists():
+        from emokit.text import zh as zhdata
+        from emokit.config import load_params
+
+        z = zhdata.prepare(data_root(), load_params("02_text"))
+        zh_sents = [r.input for r in tdata.stratified_subsample(z.test, args.n, seed=7)]
+        mixed = ["今天的meeting让我很angry", "我的boss又让我加班, so tired", "周末去party真开心", "这个deadline让我好紧张",
+                 "我好想my family", "老师说我的essay写得很好"]
+        res["default_route"] = {"best": json.loads(best.read_text()),
+                                "english": time_predict(sents), "chinese": time_predict(zh_sents),
+                                "mixed": time_predict(mixed)}
+        print(json.dumps(res["default_route"], indent=1, ensure_ascii=False))
+    if args.only_default:
+        res["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(res, indent=2, ensure_ascii=False))
+        print("wrote", OUT)
+        return
     path, trained = None, False
     info = read_best(models)
     if info is not None:

@@ -155,6 +155,19 @@ PLUTCHIK_TO_7: dict[str, str | None] = {
     "disgust": "Disgust", "trust": None, "anticipation": None,
 }
 
+# Chinese Weibo emotion sets (../shared/data/zh_text). SMP2020-EWECT has no Disgust and CLUEmotion2020
+# no Neutral. CLUE's "like" (喜好, liking/fondness) has no class of its own among the 7: it is mapped to
+# Happy, as GoEmotions' love and admiration are (emokit.labels.GOEMOTIONS_TO_7); override with
+# {"like": None} to drop it. SMP's "happy" is 积极 (positive), broader than joy: Happy as well.
+SMP2020_TO_7: dict[str, str | None] = {
+    "happy": "Happy", "sad": "Sad", "angry": "Angry", "fear": "Fear", "surprise": "Surprise",
+    "neutral": "Neutral",
+}
+CLUE_EMOTION_TO_7: dict[str, str | None] = {
+    "happiness": "Happy", "sadness": "Sad", "anger": "Angry", "fear": "Fear", "surprise": "Surprise",
+    "disgust": "Disgust", "like": "Happy",
+}
+
 LABEL_MAPS: dict[str, Mapping[str, str | None]] = {
     "goemotions": GOEMOTIONS_TO_7,
     "goemotions_ekman": GOEMOTIONS_EKMAN_TO_7,
@@ -172,6 +185,8 @@ LABEL_MAPS: dict[str, Mapping[str, str | None]] = {
     "fer2013": FER2013_TO_7,
     "deepface": DEEPFACE_TO_7,
     "plutchik": PLUTCHIK_TO_7,
+    "smp2020": SMP2020_TO_7,
+    "clue_emotion": CLUE_EMOTION_TO_7,
 }
 
 

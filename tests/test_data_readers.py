@@ -314,5 +314,5 @@ def test_read_corpus_dispatch(tmp_path):
     with pytest.raises(DataError, match="unknown corpus 'nope'"):
         read_corpus("nope", tmp_path)
     assert {"goemotions", "meld", "meld_raw", "ravdess", "emodb", "fer2013", "cremad", "tess", "savee", "jl",
-            "esd", "iemocap", "m3ed"} == set(CORPORA)
+            "esd", "iemocap", "m3ed", "zh_text"} == set(CORPORA)
     assert all(r.label in LABELS7 for r in recs)

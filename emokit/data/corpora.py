@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Mapping
 
 from ..labels import MappingReport, UnknownLabelError, map_label
 from ..types import Record
-from .readers import (MELD_SPLIT_FILES, DataError, _require, read_emodb, read_fer2013_folders,
+from .readers import (MELD_SPLIT_FILES, DataError, _require, read_emodb, read_fer2013_folders, read_zh_text,
                       read_goemotions, read_m3ed_splits, read_meld, read_ravdess)
 
 Overrides = Mapping[str, "str | None"] | None
@@ -370,13 +370,14 @@ CORPORA: dict[str, Callable[..., tuple[list[Record], MappingReport]]] = {
     "esd": read_esd,
     "iemocap": read_iemocap,
     "m3ed": read_m3ed,
+    "zh_text": read_zh_text,
 }
 # The folder each corpus lives in under the data root (for `data check` and error messages).
 CORPUS_FOLDERS: dict[str, str] = {
     "goemotions": "goemotions/original", "meld": "meld/csv", "meld_raw": "meld/MELD.Raw",
     "ravdess": "ravdess", "emodb": "emodb/wav", "fer2013": "fer2013", "cremad": "cremad/AudioWAV",
     "tess": "tess", "savee": "savee", "jl": "jl", "esd": "esd", "iemocap": "iemocap",
-    "m3ed": "m3ed/annotation.json",
+    "m3ed": "m3ed/annotation.json", "zh_text": "zh_text",
 }
 
 

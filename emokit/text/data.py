@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from ..data.readers import read_goemotions, read_goemotions_raw
 from ..labels import LABELS7, GOEMOTIONS_EKMAN_TO_7
@@ -19,6 +19,7 @@ from ..types import Record
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ZH_TEST = RESOURCES / "zh_test.tsv"
+EN_PLAIN = RESOURCES / "en_plain.tsv"
 
 # Official Ekman grouping of the 28 labels (google-research goemotions/data/ekman_mapping.json).
 EKMAN6 = ("anger", "disgust", "fear", "joy", "sadness", "surprise")
@@ -99,7 +100,12 @@ def ekman_to_7(name: str) -> str:
     return GOEMOTIONS_EKMAN_TO_7[name]
 
 
-def read_zh_test(path: Path | None = None) -> list[Record]:
+def read_en_plain(path: Path | None = None) -> list[Record]:
+    """Ten plain English sentences per class (``resources/en_plain.tsv``): the sanity table."""
+    return read_zh_test(path or EN_PLAIN, source="en_plain")
+
+
+def read_zh_test(path: Path | None = None, source: str = "zh_handlabelled") -> list[Record]:
     """The hand-labelled Chinese test set (``resources/zh_test.tsv``: ``label<TAB>text``)."""
     path = Path(path or ZH_TEST)
     out = []
@@ -111,6 +117,49 @@ def read_zh_test(path: Path | None = None) -> list[Record]:
             parts = line.split("\t")
             if len(parts) != 2 or parts[0] not in LABELS7:
                 raise ValueError(f"{path}, line {lineno}: expected 'Label<TAB>text' with a label in {LABELS7}")
-            out.append(Record(input=parts[1], label=parts[0], source="zh_handlabelled",
+            out.append(Record(input=parts[1], label=parts[0], source=source,
                               group=f"zh{lineno}", split="test"))
     return out
+
+
+# --------------------------------------------------------------------------- what a run uses
+@dataclass
+class TextData:
+    full: dict[str, list[Record]]            # cleaned official splits
+    train: list[Record]                      # what fine-tuning sees
+    val: list[Record]                        # model selection
+    test: list[Record]                       # held-out scoring
+    counts: dict[str, int]
+
+
+def prepare_data(root: Path, p: Mapping[str, Any]) -> TextData:
+    """Official splits kept; seeded stratified subsamples of train/dev(/test) sized by params."""
+    full = load_splits(root)
+    seed = int(p.get("seed", 42))
+    sizes = p.get("data", {})
+    train = stratified_subsample(full["train"], sizes.get("n_train"), seed)
+    val = stratified_subsample(full["dev"], sizes.get("n_val"), seed)
+    test = stratified_subsample(full["test"], sizes.get("n_test"), seed)
+    return TextData(full, train, val, test, count_rows(root))
+
+
+@dataclass
+class EkmanData:
+    train: list
+    dev: list
+    test: list
+
+
+def prepare_ekman(root: Path, p: Mapping[str, Any]) -> EkmanData:
+    import random
+
+    seed = int(p.get("seed", 42))
+    e = p.get("ekman", {})
+    rng = random.Random(seed)
+
+    def sub(rows, n):
+        return rows if not n or n >= len(rows) else rng.sample(rows, n)
+
+    return EkmanData(sub(read_ekman(root, "train"), e.get("n_train")),
+                     sub(read_ekman(root, "dev"), e.get("n_dev")),
+                     sub(read_ekman(root, "test"), e.get("n_test")))

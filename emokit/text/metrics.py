@@ -52,3 +52,22 @@ def word_error_rate(reference: str, hypothesis: str) -> tuple[int, int]:
             d[j] = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
             prev = cur
     return d[len(h)], len(r)
+
+
+def char_error_rate(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(character edits, reference characters) after dropping whitespace and punctuation (Chinese
+    and ASCII); the measure for Chinese, which has no spaces between words."""
+    import unicodedata
+
+    def norm(s: str) -> list[str]:
+        return [c for c in s.lower() if not c.isspace() and not unicodedata.category(c).startswith("P")]
+
+    r, h = norm(reference), norm(hypothesis)
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            cur = d[j]
+            d[j] = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+            prev = cur
+    return d[len(h)], len(r)

