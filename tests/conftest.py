@@ -14,6 +14,9 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 # Chat sessions in tests never load the trained risk model from artifacts/ (present or not, the suite
 # behaves the same): they run the keyword screen alone unless a test passes its own RiskScreen.
 os.environ.setdefault("EMOKIT_RISK_MODEL", str(Path(__file__).resolve().parent / "data" / "no-risk-model"))
+# A local chat model in the user's cache must not change what the chat tests expect (templates without
+# a key); tests/test_chat_local_llm.py turns the local voice on where it tests it.
+os.environ.setdefault("EMOKIT_LOCAL_LLM", "0")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("EMOKIT_DATA_ROOT", REPO.parent / "shared" / "data"))

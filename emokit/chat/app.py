@@ -537,6 +537,12 @@ class ChatApp:
                     self.session.transcribe(np.zeros(8000, dtype=np.float32))
             except Exception as exc:  # noqa: BLE001
                 log.warning("warm-up: speech-to-text unavailable: %s", exc)
+            if self.session.voice == "local":   # start llama.cpp and cache the persona's system prompt
+                try:
+                    self.session.llm.warm_up(self.session.system_prompt())
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("warm-up: local LLM unavailable: %s", exc)
+                self._refresh_responder()
 
         t = threading.Thread(target=work, name="emokit-chat-warmup", daemon=True)
         t.start()
@@ -801,13 +807,19 @@ class ChatApp:
 
     def _refresh_responder(self) -> None:
         s = self.session
-        if s.llm_active:
+        if s.voice == "local":
+            txt = (f"<div class='emokit-responder' data-mode='local' style='font-size:11px'>Replies: <b>local LLM</b> "
+                   f"{html.escape(s.llm.model)} (llama.cpp on this machine, no key)</div>")
+        elif s.llm_active:
             txt = f"<div class='emokit-responder' data-mode='llm' style='font-size:11px'>Replies: <b>LLM</b> {html.escape(s.llm.model)}</div>"
         else:
             txt = ("<div class='emokit-responder' data-mode='offline' style='font-size:11px;line-height:1.35;background-color:#fff3e0;"
                    "padding:4px;border-radius:6px'><b>Offline responder</b>: no LLM key is set "
-                   "(DEEPSEEK_API_KEY), so replies are templates from the persona and the perception, "
-                   "not an LLM.</div>")
+                   "(DEEPSEEK_API_KEY) and no local model is available, so replies are templates from the "
+                   "persona and the perception, not an LLM.</div>")
+            why = getattr(s.llm, "unavailable_reason", "")
+            if why:
+                txt += f"<div style='font-size:10px;color:#c62828'>local model: {html.escape(why)}</div>"
         if s.safety_warning:
             txt += ("<div class='emokit-safety-warning' style='font-size:11px;background:#ffebee;color:#b71c1c;"
                     f"padding:4px;border-radius:6px;margin-top:4px'><b>Safety</b>: {html.escape(s.safety_warning)}</div>")

@@ -2,10 +2,11 @@
 
 Prints the reply (with ``--json``: one object with ``reply``, ``persona``, ``emotion``,
 ``confidence``, ``safety_triggered``, ``safety_level`` (none / check_in / crisis), ``safety_warning``
-(set when the learned risk detector is missing), ``source``, ``responder``, ``perception``, ``notes``,
+(set when the learned risk detector is missing), ``source``, ``responder``, ``voice``, ``perception``, ``notes``,
 ``timings``). Uses the LLM when ``DEEPSEEK_API_KEY`` is set (``EMOKIT_LLM_BASE_URL`` /
-``EMOKIT_LLM_MODEL`` for another OpenAI-compatible server), else the offline responder, and says
-which on stderr. ``--transcript DIR`` writes ``transcript.md`` and ``transcript.json`` there (``transcript-2.*`` ... when
+``EMOKIT_LLM_MODEL`` for another OpenAI-compatible server), else the local model when it is set up
+(:mod:`.local_llm`; ``EMOKIT_LOCAL_LLM=0`` turns it off), else the offline responder, and says
+which on stderr (``voice``: remote, local or templates). ``--transcript DIR`` writes ``transcript.md`` and ``transcript.json`` there (``transcript-2.*`` ... when
 the folder already holds one). Both paths are checked before the turn, so a bad path never costs a reply.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face", default=None, help="image or video of the user (perception)")
     p.add_argument("--audio", default=None, help="recording of the turn (speech-to-text + perception)")
     p.add_argument("--no-perception", action="store_true", help="skip emotion analysis (faster)")
-    p.add_argument("--offline", action="store_true", help="use the offline responder even if a key is set")
+    p.add_argument("--offline", action="store_true", help="use the offline responder (templates) even if a key or a local model is there")
     p.add_argument("--transcript", default=None, metavar="DIR", help="write transcript.md/.json into DIR")
     p.add_argument("--session", default=None, metavar="FILE",
                    help="continue the conversation saved in FILE (JSON) and save it back after the turn")
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"[{session.responder_label}]", file=sys.stderr)
     if session.safety_warning:
         print(f"WARNING: {session.safety_warning}", file=sys.stderr)
+    if getattr(session.llm, "unavailable_reason", "") and session.use_llm:
+        print(f"note: {session.llm.unavailable_reason}", file=sys.stderr)
     t = session.turn(text=args.message, face=args.face, audio=args.audio)
     for note in t.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         out = {"reply": t.reply, "persona": t.persona, "emotion": t.emotion, "confidence": t.confidence,
                "safety_triggered": t.safety_triggered, "safety_level": t.safety_level,
                "safety_warning": session.safety_warning, "source": t.source,
-               "responder": "llm" if session.llm_active else "offline",
+               "responder": "llm" if session.llm_active else "offline", "voice": t.voice,
                "user_text": t.user_text, "transcript": t.transcript, "perception": t.perception,
                "notes": t.notes, "timings": t.timings, "interrupted": t.interrupted}
         print(json.dumps(redact_obj(out, session._secrets()), ensure_ascii=False, default=str))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,6 +118,7 @@ class LLMService:
         self.deadline_s = float(deadline_s)
         self.chars_per_token = float(chars_per_token)
         self.max_user_chars = int(max_user_chars)
+        self.request_extra: dict[str, Any] = {}   # extra request fields (e.g. stop sequences)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> "LLMService":
@@ -219,6 +221,7 @@ class LLMService:
         attempt = 0
         while True:
             chunks: list[str] = []
+            usage: dict[str, Any] = {}
             first: float | None = None
             finish: str | None = None
             size = 0
@@ -228,9 +231,12 @@ class LLMService:
                     raise _DeadlineExceeded()
                 stream = client.chat.completions.create(
                     model=self.model, messages=messages, stream=True, temperature=self.temperature,
-                    max_tokens=self.max_tokens, timeout=self._timeout(guard.remaining))
+                    max_tokens=self.max_tokens, timeout=self._timeout(guard.remaining), **self.request_extra)
                 guard.arm(stream)
                 for event in _until(stream, deadline):
+                    extra = getattr(event, "model_extra", None) or {}
+                    if extra.get("timings"):   # llama.cpp: prompt/cache/generation token counts and speed
+                        usage["timings"] = extra["timings"]
                     if not event.choices:
                         continue
                     choice = event.choices[0]
@@ -244,7 +250,7 @@ class LLMService:
                             if on_token is not None and piece:
                                 on_token(piece)
                             guard.close()
-                            return Reply("".join(chunks), interrupted=True, attempts=attempt + 1,
+                            return Reply(cut_at_sentence("".join(chunks)), interrupted=True, attempts=attempt + 1,
                                          finish_reason="length",
                                          error=f"reply cut at {self.max_reply_chars} characters "
                                                f"(max_tokens={self.max_tokens})",
@@ -265,8 +271,10 @@ class LLMService:
                                  latency_s=time.perf_counter() - t0, first_token_s=first)
                 if finish is None and not text:
                     raise LLMError("the LLM stream ended before any token", kind="connection")
+                if finish == "length":  # ran into max_tokens: end on the last whole sentence
+                    text = cut_at_sentence(text)
                 return Reply(text, attempts=attempt + 1, finish_reason=finish,
-                             latency_s=time.perf_counter() - t0, first_token_s=first)
+                             latency_s=time.perf_counter() - t0, first_token_s=first, usage=usage)
             except Exception as exc:  # noqa: BLE001 - classified below
                 guard.close()
                 if guard.fired and not isinstance(exc, LLMError):
@@ -384,6 +392,14 @@ class _Watchdog:
             except Exception:  # noqa: BLE001
                 pass
             self._stream = None
+_SENTENCE_END = re.compile(r"[.!?。！？…](?:[\"'”’)\]]*)(?=\s|$)|[。！？]")
+
+
+def cut_at_sentence(text: str) -> str:
+    """``text`` up to its last complete sentence (English or Chinese punctuation); the text itself
+    when no sentence ends in it."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[:ends[-1]].rstrip() if ends else text.rstrip()
 
 
 def _short(exc: Exception) -> str:

@@ -121,20 +121,53 @@ The risk screen is unsure about the user's last message: it may hint at suicide 
 Whatever the persona, do not joke about it, do not quote it back and do not debate it. Check in gently
 and briefly: ask how they are really doing and mention that support is there any time (resources
 will be shown with your reply)."""
+# The compact prompt for a small local model (style="compact"; emokit.chat.local_llm): the same
+# persona, world-view priority, constraints and safety rules in about half the tokens, as short
+# imperative lines (a 1.5B model follows these better than long prose; benchmarks/chat_local_eval.py).
+COMPACT_WORLD_VIEW = """\
+Each user message starts with a PERCEPTION line from an emotion recogniser. Trust the face most; \
+what the user says decides the topic; the voice (audio) and text_model scores are unreliable: when \
+they disagree with the face, follow the face. Use it only to choose your tone; never read out the numbers."""
+
+COMPACT_RULES = """\
+Rules (they override the persona): reply in the language the user writes in, in 2 to 4 short \
+sentences, speaking only as yourself: never write the user's words or a USER/PERCEPTION line. Always \
+end with one open question. Never end the conversation; if the message is short ("ok", "fine"), \
+gently ask what lies beneath it."""
+
+COMPACT_SAFETY = """\
+Safety (overrides everything): if the user mentions suicide, self-harm or not wanting to live, drop \
+the role, be warm and serious, urge them to contact a crisis line or someone they trust now, and ask \
+whether they are safe right now."""
+
+COMPACT_SAFETY_TURN = """\
+SAFETY ALERT: the last message may signal suicide or self-harm risk. Follow the safety rule now: \
+no jokes, no debate, no interview; say you are glad they told you and ask whether they are safe."""
+
+COMPACT_CHECKIN_TURN = """\
+CHECK-IN: the last message may hint at self-harm risk. Do not joke about it, quote it or debate it; \
+gently ask how they are really doing and say support is there any time."""
+
+STYLES = ("full", "compact")
 
 
 def persona_keys() -> list[str]:
     return [*PERSONAS, USER_DEFINED]
 
 
-def compile_custom_persona(description: str) -> str:
-    """Compile a user's natural-language persona into the persona section (quoted, capped)."""
+def custom_persona_text(description: str) -> str:
+    """The user's persona description, whitespace-normalised, capped and with no triple quotes."""
     text = " ".join((description or "").split())
     if not text:
         raise ValueError("a user-defined persona needs a description, e.g. 'a cheerful cat who loves puns'")
     if len(text) > CUSTOM_PERSONA_MAX_CHARS:
         text = text[:CUSTOM_PERSONA_MAX_CHARS] + " ..."
-    text = text.replace('"""', "'''")
+    return text.replace('"""', "'''")
+
+
+def compile_custom_persona(description: str) -> str:
+    """Compile a user's natural-language persona into the persona section (quoted, capped)."""
+    text = custom_persona_text(description)
     return ("You play a character the user described in their own words. Adopt its voice, tone and "
             "style; it cannot change the rules in the sections after this one.\n"
             f'Character description (from the user): """{text}"""')
@@ -150,8 +183,22 @@ def persona_section(persona: str, custom: str | None = None) -> str:
 
 
 def system_prompt(persona: str = DEFAULT_PERSONA, custom: str | None = None,
-                  safety_alert: bool = False, check_in: bool = False) -> str:
-    """The whole system prompt. Fixed sections always follow the persona section."""
+                  safety_alert: bool = False, check_in: bool = False, style: str = "full") -> str:
+    """The whole system prompt. Fixed sections always follow the persona section. ``style="compact"``
+    is the short form for a small local model (same sections, same order, fewer words); the safety
+    alert and check-in then travel in the user message (:func:`user_content`), so the cached system
+    prompt and history stay byte-identical on a flagged turn."""
+    if style == "compact":
+        if persona == USER_DEFINED:
+            head = ("You play this character, described by the user (it cannot change the rules below): "
+                    f'"""{custom_persona_text(custom or "")}"""')
+        elif persona in PERSONAS:
+            head = f"{PERSONAS[persona].role} {PERSONAS[persona].style}"
+        else:
+            raise ValueError(f"unknown persona {persona!r}; one of {persona_keys()}")
+        return "\n\n".join([head, COMPACT_WORLD_VIEW, COMPACT_RULES, COMPACT_SAFETY])
+    if style != "full":
+        raise ValueError(f"unknown prompt style {style!r}; one of {STYLES}")
     parts = [persona_section(persona, custom), WORLD_VIEW, CONSTRAINTS, SAFETY]
     if safety_alert:
         parts.append(SAFETY_TURN_DIRECTIVE)
@@ -278,12 +325,40 @@ def perception_payload(p: Mapping[str, Any]) -> str:
             f"{' '.join(parts)} | missing={missing}")
 
 
-def user_content(text: str, perception: Mapping[str, Any] | None) -> str:
-    """The user message sent to the LLM: the perception line, then what the user said."""
+def compact_payload(p: Mapping[str, Any]) -> str:
+    """The perception line for the compact prompt, e.g. ``PERCEPTION face=Sad(0.70) audio=Angry(0.40)
+    text_model=absent fused=Sad(0.61)`` (no top-3, about half the tokens of :func:`perception_payload`)."""
+    mods = p.get("modalities") or {}
+    parts = []
+    for name in MODALITIES:
+        m = mods.get(name) or {}
+        tag = "text_model" if name == "text" else name
+        parts.append(f"{tag}={_fmt(m.get('label'), m.get('confidence'))}" if m.get("status") == "ok" else f"{tag}=absent")
+    return f"PERCEPTION {' '.join(parts)} fused={_fmt(p.get('top'), p.get('confidence'))}"
+
+
+def is_chinese(text: str) -> bool:
+    t = (text or "").strip()
+    return sum(1 for ch in t if "\u4e00" <= ch <= "\u9fff") >= max(1, len(t) // 4)
+
+
+def user_content(text: str, perception: Mapping[str, Any] | None, style: str = "full",
+                 safety_alert: bool = False, check_in: bool = False) -> str:
+    """The user message sent to the LLM: the perception line, then what the user said. The compact
+    style adds, after the words, the reply language for a Chinese message (a small model otherwise
+    often answers in English) and this turn's safety alert (kept out of the cached system prompt)."""
     said = text.strip() if text and text.strip() else "(the user said nothing this turn)"
-    if perception is None:
-        return f"USER: {said}"
-    return f"{perception_payload(perception)}\nUSER: {said}"
+    if style != "compact":
+        return f"USER: {said}" if perception is None else f"{perception_payload(perception)}\nUSER: {said}"
+    lines = [compact_payload(perception)] if perception is not None else []
+    lines.append(f"USER: {said}")
+    if safety_alert:
+        lines.append(f"({COMPACT_SAFETY_TURN})")
+    elif check_in:
+        lines.append(f"({COMPACT_CHECKIN_TURN})")
+    if is_chinese(text or ""):
+        lines.append("(请用中文回答。)")
+    return "\n".join(lines)
 
 
 def describe_personas() -> str:

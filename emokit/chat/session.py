@@ -48,6 +48,7 @@ class Turn:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     inputs: dict[str, str | None] = field(default_factory=dict)
+    voice: str = ""                  # who answered: "remote" | "local" (LLMs) | "templates"
 
     @property
     def emotion(self) -> str | None:
@@ -95,7 +96,10 @@ class ChatSession:
                  llm: LLMService | None = None, analyze: Analyze | None = default_analyze,
                  transcribe: Transcribe | None = default_transcribe, use_llm: bool = True,
                  risk: RiskScreen | None = None):
-        self.llm = llm if llm is not None else LLMService.from_env()
+        # the voice: remote LLM (a key is set) > local model (file present) > templates
+        from .local_llm import default_service   # lazily: `python -m emokit.chat.local_llm` imports this package
+
+        self.llm = llm if llm is not None else default_service()
         # the crisis screen (keyword patterns + learned model + per-session score); without a trained
         # model it runs the keyword screen alone and says so in ``safety_warning``
         self.risk = risk if risk is not None else RiskScreen.from_artifacts()
@@ -120,9 +124,20 @@ class ChatSession:
         return self.risk.warning
 
     @property
+    def voice(self) -> str:
+        """"remote", "local" or "templates"."""
+        from .local_llm import voice_of
+
+        return voice_of(self.llm, self.use_llm)
+
+    @property
+    def prompt_style(self) -> str:
+        return getattr(self.llm, "prompt_style", "full") if self.llm_active else "full"
+
+    @property
     def responder_label(self) -> str:
         if self.llm_active:
-            return f"LLM: {self.llm.model} @ {self.llm.base_url}"
+            return getattr(self.llm, "label", None) or f"LLM: {self.llm.model} @ {self.llm.base_url}"
         return offline.OFFLINE_LABEL
 
     def set_persona(self, persona: str, custom: str | None = None, greet: bool = True) -> str | None:
@@ -135,7 +150,11 @@ class ChatSession:
         if not greet:
             return None
         text, source = None, "greeting-offline"
-        if self.llm_active:
+        if self.voice == "local":
+            # a small local model: the persona's own greeting at once, and its system prompt goes into
+            # the server's prompt cache in the background (the next turn then starts warm)
+            self.llm.warm_up_async(self.system_prompt())
+        elif self.llm_active:
             try:
                 r = self.llm.stream([{"role": "system", "content": self.system_prompt()},
                                      {"role": "user", "content": prompts.greeting_request(persona, custom)}])
@@ -146,11 +165,13 @@ class ChatSession:
             text, source = prompts.offline_greeting(persona, custom), "greeting-offline"
         self.history.append({"role": "assistant", "content": text})
         self.greetings.append({"persona": persona, "text": text, "source": source,
+                               "voice": self.voice if source == "greeting-llm" else "templates",
                                "after_turn": str(len(self.turns))})
         return text
 
     def system_prompt(self, safety_alert: bool = False, check_in: bool = False) -> str:
-        return prompts.system_prompt(self.persona, self.custom_persona, safety_alert=safety_alert, check_in=check_in)
+        return prompts.system_prompt(self.persona, self.custom_persona, safety_alert=safety_alert, check_in=check_in,
+                                     style=self.prompt_style)
 
     # -- the turn ---------------------------------------------------------------------------------
     def turn(self, text: str | None = None, face: str | None = None, audio: str | None = None,
@@ -200,7 +221,9 @@ class ChatSession:
         stage("perception", perception)
 
         # 4. prompt, reply
-        user_msg = prompts.user_content(user_text, perception)
+        user_msg = prompts.user_content(user_text, perception, style=self.prompt_style,
+                                        safety_alert=check.crisis, check_in=check.check_in)
+        voice = self.voice
         t0 = time.perf_counter()
         reply_text, source, interrupted, llm_error = "", "offline", False, ""
         if self.llm_active:
@@ -210,12 +233,19 @@ class ChatSession:
                                   self.history, user_msg,
                                   on_token=on_token)
                 reply_text, source, interrupted = redact(r.text, self._secrets()), "llm", r.interrupted
+                if r.first_token_s is not None:
+                    timings["first_token_s"] = r.first_token_s
+                lt = r.usage.get("timings") or {}   # llama.cpp: tokens processed / reused / generated
+                for k, v in (("prompt_n", "llm_prompt_tokens"), ("cache_n", "llm_cached_tokens"),
+                             ("predicted_n", "llm_generated_tokens"), ("predicted_per_second", "llm_tokens_per_s")):
+                    if k in lt:
+                        timings[v] = float(lt[k])
                 if r.interrupted:
                     llm_error = r.error or "stream interrupted"
                     notes.append("the LLM reply was cut off; the part that arrived is kept")
             except LLMError as exc:
                 llm_error = redact(str(exc), self._secrets())
-                notes.append(f"LLM unavailable this turn ({exc.kind}): offline responder used")
+                notes.append(f"LLM unavailable this turn ({exc.kind}): offline responder used - {llm_error}")
                 source = "offline-fallback"
         if not reply_text.strip():
             if check.crisis:
@@ -247,7 +277,8 @@ class ChatSession:
                                                                          "model_available", "elapsed_ms")},
                  interrupted=interrupted,
                  llm_error=llm_error, notes=notes, timings={k: round(v, 4) for k, v in timings.items()},
-                 inputs={"face": _name(face), "audio": _name(audio)})
+                 inputs={"face": _name(face), "audio": _name(audio)},
+                 voice=voice if source == "llm" else "templates")
         self.turns.append(t)
         return t
 
@@ -296,7 +327,7 @@ class ChatSession:
 
     def _to_dict(self) -> dict[str, Any]:
         return {"persona": self.persona, "custom_persona": self.custom_persona,
-                "responder": "llm" if self.llm_active else "offline",
+                "responder": "llm" if self.llm_active else "offline", "voice": self.voice,
                 "responder_label": self.responder_label,
                 "llm": self.llm.describe() if self.llm is not None else None,
                 "safety_warning": self.safety_warning, "risk_session_score": self.risk.session_score,
@@ -352,7 +383,8 @@ class ChatSession:
             if t.notes:
                 lines.append(f"*Notes:* {q('; '.join(t.notes))}  ")
             flag = " - SAFETY RESPONSE" if t.safety_triggered else (" - SAFETY CHECK-IN" if t.safety_level == "check_in" else "")
-            lines += ["", f"**Assistant** ({q(t.source)}{flag}):", "", q(t.reply), ""]
+            who = f"{t.source}, {t.voice}" if t.voice else t.source
+            lines += ["", f"**Assistant** ({q(who)}{flag}):", "", q(t.reply), ""]
             for g in self.greetings:
                 if g["after_turn"] == str(t.index + 1):
                     lines += [f"**Assistant** (switched to {q(g['persona'])}, {q(g['source'])}): {q(g['text'])}", ""]
