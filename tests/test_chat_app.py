@@ -244,3 +244,20 @@ def test_empty_states_and_static_picture(app):
     assert "height:560px" in app.chat.value and "height:560px" not in pic   # the picture shows the whole chat
     # the glow breathes a finite number of times (an idle window repaints nothing)
     assert "infinite" not in chat_app.render_chat(app.entries, "Happy")
+
+
+def test_page_log_puts_model_warnings_in_the_side_panel_not_stderr(capsys):
+    import logging
+
+    from emokit.chat.app import ChatApp, install_page_log
+    from emokit.chat.session import ChatSession
+
+    page_log = install_page_log()
+    try:
+        assert install_page_log() is page_log   # once per process
+        app = ChatApp(session=ChatSession(), media=False, page_log=page_log)
+        logging.getLogger("emokit.vision").warning("vision default: best.json <missing> not found")
+        assert "emokit-notices" in app.responder.value and "&lt;missing&gt;" in app.responder.value
+        assert "not found" not in capsys.readouterr().err
+    finally:
+        logging.getLogger("emokit").removeHandler(page_log)

@@ -41,6 +41,12 @@ EXPECTED: dict[str, dict[str, str | None]] = {
                          "neutral": "Neutral", "sadness": "Sad", "surprise": "Surprise"},
     "plutchik": {"joy": "Happy", "sadness": "Sad", "anger": "Angry", "fear": "Fear", "surprise": "Surprise",
                  "disgust": "Disgust", "trust": None, "anticipation": None},
+    # ../shared/data/zh_text/SOURCE.md: SMP2020-EWECT has no Disgust; CLUEmotion2020 has no Neutral, and its
+    # 'like' (喜好) has no counterpart: docs/02_text.md documents the decision to count it as Happy.
+    "smp2020": {"happy": "Happy", "sad": "Sad", "angry": "Angry", "fear": "Fear", "surprise": "Surprise",
+                "neutral": "Neutral"},
+    "clue_emotion": {"happiness": "Happy", "sadness": "Sad", "anger": "Angry", "fear": "Fear",
+                     "surprise": "Surprise", "disgust": "Disgust", "like": "Happy"},
 }
 
 

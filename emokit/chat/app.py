@@ -42,6 +42,37 @@ from .session import ChatSession, Turn
 
 log = logging.getLogger(__name__)
 
+
+class PageLog(logging.Handler):
+    """emokit's warnings while the app is the page (Voila): kept for the app's side panel. Without a handler
+    on the ``emokit`` logger, Python prints them raw to stderr, which Voila puts above the app."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.on_change: Callable[[], None] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+        except Exception:   # a bad format string must not break the page
+            msg = str(record.msg)
+        if msg not in self.messages:
+            self.messages.append(msg)
+            if self.on_change is not None:
+                self.on_change()
+
+
+def install_page_log() -> PageLog:
+    """Route the ``emokit`` logger's warnings into a :class:`PageLog` (once per process) and return it."""
+    root = logging.getLogger("emokit")
+    for h in root.handlers:
+        if isinstance(h, PageLog):
+            return h
+    handler = PageLog()
+    root.addHandler(handler)
+    return handler
+
 EMOTION_COLOURS = {"Happy": "#f4b400", "Sad": "#4a6fa5", "Angry": "#d93025", "Fear": "#8e44ad",
                    "Surprise": "#ff8c00", "Disgust": "#2e8b57", "Neutral": "#7f8c8d", None: "#9aa5b1"}
 EMOJI = {"Happy": "😊", "Sad": "😢", "Angry": "😠", "Fear": "😨", "Surprise": "😲", "Disgust": "🤢",
@@ -394,7 +425,7 @@ class ChatApp:
     def __init__(self, session: ChatSession | None = None, live: Callable[[Any], Any] | None = None,
                  fps: float = 4.0, media: bool = True, workdir: str | Path | None = None,
                  camera: str = "anywidget", frame_width: int = 320, export_dir: str | Path | None = None,
-                 fast_path: dict[str, Any] | None = None):
+                 fast_path: dict[str, Any] | None = None, page_log: PageLog | None = None):
         import ipywidgets as W
 
         self.session = session or ChatSession()
@@ -421,11 +452,14 @@ class ChatApp:
         self._worker: threading.Thread | None = None
         self._pending_audio = threading.Event()
         self._audio_path: str | None = None
+        self.page_log = page_log    # warnings shown in the side panel (under Voila), not above the app
 
         self.root = W.HBox([self._build_sidebar(W), self._build_centre(W, media), self._build_chat(W)],
                            layout=W.Layout(align_items="flex-start", width="100%", max_width="1260px"))
         self.root.add_class("emokit-app")
         self._refresh_responder()
+        if self.page_log is not None:
+            self.page_log.on_change = self._refresh_responder
         # opening greeting in the current persona's voice
         greeting = self.session.set_persona(self.session.persona, self.session.custom_persona) or ""
         self._add_assistant(greeting, self.session.greetings[-1]["source"])
@@ -823,6 +857,12 @@ class ChatApp:
         if s.safety_warning:
             txt += ("<div class='emokit-safety-warning' style='font-size:11px;background:#ffebee;color:#b71c1c;"
                     f"padding:4px;border-radius:6px;margin-top:4px'><b>Safety</b>: {html.escape(s.safety_warning)}</div>")
+        notes = [m for m in (self.page_log.messages if self.page_log else []) if m != s.safety_warning]
+        if notes:   # folded: a teacher sees that something is degraded without a wall of text
+            items = "".join(f"<li>{html.escape(m)}</li>" for m in notes)
+            txt += (f"<details class='emokit-notices' style='font-size:10px;color:#8d6e63;margin-top:4px'>"
+                    f"<summary>{len(notes)} note{'s' if len(notes) > 1 else ''} from the models</summary>"
+                    f"<ul style='padding-left:14px;margin:2px 0'>{items}</ul></details>")
         self.responder.value = txt + f"<div style='font-size:11px;color:#777'>persona: {html.escape(s.persona)}</div>"
 
     def _export(self, server: bool | None = None) -> dict[str, Path]:
