@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     da.set_defaults(func=cmd_data)
+
+    from . import models, preflight
+
+    pf = sub.add_parser("preflight", help="everything a profile needs, found or missing, in one table (exit 2: missing)")
+    preflight.add_arguments(pf)
+    pf.set_defaults(func=preflight.run)
+    mo = sub.add_parser("models", help="fetch the hub models and weights files a profile needs")
+    models.add_arguments(mo)
+    mo.set_defaults(func=models.run)
     return ap
 
 
@@ -167,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from .config import offline_env
 
-    offline_env()
+    if args.command not in ("preflight", "models"):  # these two look at / use the hub on purpose
+        offline_env()
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:

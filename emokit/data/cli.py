@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="fetch only this dataset (goemotions, meld, ravdess, emodb; repeatable)")
     fe.add_argument("--timeout", type=float, default=10.0, help="network timeout in seconds")
     fe.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    fe.add_argument("--no-progress", action="store_true", help="no progress bars (they go to stderr)")
 
 
 def _default_dest() -> Path:
@@ -88,7 +89,7 @@ def _fetch(args: argparse.Namespace) -> int:
     dest = Path(args.dest) if args.dest else _default_dest()
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     try:
-        result = fetch(dest, args.only or FETCHABLE, timeout=args.timeout, log=log)
+        result = fetch(dest, args.only or FETCHABLE, timeout=args.timeout, log=log, progress=not args.no_progress)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -146,12 +146,21 @@ def _host_reachable(url: str, timeout: float) -> bool:
         return False
 
 
-def _download(url: str, to: Path, timeout: float) -> None:
+def _download(url: str, to: Path, timeout: float, progress: bool = True, chunk: int = 1 << 16) -> None:
+    """Stream ``url`` to ``to`` (through ``to.part``) with a tqdm progress bar on stderr (bytes, total from
+    Content-Length when the server sends it)."""
+    from tqdm.auto import tqdm
+
     to.parent.mkdir(parents=True, exist_ok=True)
     tmp = to.with_name(to.name + ".part")
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, tmp.open("wb") as out:
-            shutil.copyfileobj(resp, out)
+            total = resp.headers.get("Content-Length")
+            with tqdm(total=int(total) if total and total.isdigit() else None, unit="B", unit_scale=True,
+                      unit_divisor=1024, desc=to.name, disable=not progress, leave=True, mininterval=0.5) as bar:
+                for block in iter(lambda: resp.read(chunk), b""):
+                    out.write(block)
+                    bar.update(len(block))
         tmp.replace(to)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -195,7 +204,7 @@ def _missing_message(dest: Path, todo: list[str]) -> str:
 
 def fetch(dest: Path, datasets: Iterable[str] = FETCHABLE, timeout: float = 10.0,
           log: Callable[[str], None] = print, files: tuple[RemoteFile, ...] = FILES,
-          archives: tuple[RemoteArchive, ...] = ARCHIVES) -> dict[str, str]:
+          archives: tuple[RemoteArchive, ...] = ARCHIVES, progress: bool = True) -> dict[str, str]:
     """Fetch what is missing of ``datasets`` into ``dest``; returns {path: status}.
 
     Present files with a known sum are verified (a mismatch raises: raw data is never overwritten).
@@ -239,7 +248,7 @@ def fetch(dest: Path, datasets: Iterable[str] = FETCHABLE, timeout: float = 10.0
     for f in todo_files:
         log(f"downloading {f.url}")
         target = dest / f.dest
-        _download(f.url, target, timeout)
+        _download(f.url, target, timeout, progress=progress)
         if f.sha256 is not None:
             got = sha256_of(target)
             if got != f.sha256:
@@ -252,7 +261,7 @@ def fetch(dest: Path, datasets: Iterable[str] = FETCHABLE, timeout: float = 10.0
         log(f"downloading {a.url} (upstream SHA-256 not recorded: {a.note})")
         with tempfile.TemporaryDirectory() as tmp:
             z = Path(tmp) / "archive.zip"
-            _download(a.url, z, timeout=max(timeout, 60.0))
+            _download(a.url, z, timeout=max(timeout, 60.0), progress=progress)
             log(f"  archive SHA-256 {sha256_of(z)} (record it in emokit/data/fetch.py ARCHIVES)")
             _extract(z, dest / a.dest, a)
         st, n = archive_status(dest, a)

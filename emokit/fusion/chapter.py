@@ -42,6 +42,18 @@ def _modality(m: str):
 
 
 # --------------------------------------------------------------------------- the set
+def data_path(value: str | Path, root: str | Path) -> Path:
+    """A data file or folder named in params: absolute (``~`` expanded) as given, relative under the data root."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(root) / p
+
+
+def meld_clip_folders(params: Mapping[str, Any], root: str | Path) -> dict[str, Path]:
+    """``meld_clips`` of params/04_late_fusion.yaml resolved: split -> clip folder (splits set to null left out).
+    The defaults are MELD.Raw's own layout under the data root (``meld/MELD.Raw/train_splits`` ...)."""
+    return {s: data_path(v, root) for s, v in (params.get("meld_clips") or {}).items() if v}
+
+
 def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str | Path,
               cache_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """The tri-modal set of this profile (DataFrame: id, label, vision, audio, text, split, ...) and
@@ -49,13 +61,19 @@ def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str |
     detector finds, a voice that is not silent) -> label-matched triples."""
     info: dict[str, Any] = {"set": params["set"]}
     if params["set"] == "meld_clips":
-        clips = params["meld_clips"]
+        clips = meld_clip_folders(params, root)
         if not all(clips.get(s) for s in ("dev", "test")):
-            raise FileNotFoundError("full profile: set params/04_late_fusion.yaml full.meld_clips.{dev,test} to the "
-                                    "MELD.Raw clip folders (see docs/04_late_fusion.md)")
-        df = trimodal.meld_clip_set(root, {k: v for k, v in clips.items() if v},
-                                    splits=[s for s in ("train", "dev", "test") if clips.get(s)])
+            raise FileNotFoundError("full profile: params/04_late_fusion.yaml full.meld_clips.{dev,test} must name the "
+                                    "MELD.Raw clip folders (default: meld/MELD.Raw/... under the data root; see "
+                                    "docs/04_late_fusion.md)")
+        for s, folder in clips.items():
+            if s != "train" and not folder.is_dir():
+                raise FileNotFoundError(f"{folder}: MELD {s} clip folder not found (params/04_late_fusion.yaml "
+                                        f"full.meld_clips.{s}; `python -m emokit preflight --profile full` lists it)")
+        clips = {s: f for s, f in clips.items() if s != "train" or f.is_dir()}
+        df = trimodal.meld_clip_set(root, clips, splits=[s for s in ("train", "dev", "test") if s in clips])
         info["n"] = len(df)
+        info["clips"] = {s: str(f) for s, f in clips.items()}
         return df, info
     if params["set"] != "label_matched_triples":
         raise ValueError(f"set must be label_matched_triples or meld_clips, got {params['set']!r}")
@@ -231,7 +249,11 @@ def hybrid_data(params: Mapping[str, Any], artifacts_root: str | Path) -> Fusion
         if not src.get("path"):
             raise FileNotFoundError(f"full profile: set params/05_hybrid_fusion.yaml full.data.path to the {src['kind']} "
                                     "feature pickle (see docs/05_hybrid_fusion.md)")
-        return load_dialogue_pickle(src["path"], kind=src["kind"], fields=src.get("fields"),
+        from ..config import data_root
+
+        path = Path(src["path"]).expanduser()
+        path = path if path.is_absolute() else data_root(params.get("data_root")) / path
+        return load_dialogue_pickle(path, kind=src["kind"], fields=src.get("fields"),
                                     label_order=src.get("label_order"), seed=int(params["seed"]))
     if src["kind"] == "npz":
         return load_feature_npz(src["path"])
