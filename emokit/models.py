@@ -37,12 +37,15 @@ def _endpoint(endpoint: str | None) -> str:
 
 
 def _offline_flag() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+    """HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) set: the hub client itself would refuse every request."""
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def plan(profile: str | None = None, root: str | None = None) -> list[Need]:
     """The rows of the pre-flight this command can fetch and that are missing."""
-    needs, _ = collect(profile, root, allow_cpu=True, check_network=False)
+    needs, _ = collect(profile, root, check_network=False, check_gpu=False)
     return [n for n in needs if not n.found and (n.meta.get("hub") or n.meta.get("url"))]
 
 

@@ -345,7 +345,7 @@ def _merge(needs: Iterable[Need]) -> list[Need]:
 
 
 def collect(profile: str | None = None, root: str | os.PathLike | None = None, stages: list[str] | None = None,
-            allow_cpu: bool = False, check_network: bool = True) -> tuple[list[Need], dict[str, Any]]:
+            allow_cpu: bool = False, check_network: bool = True, check_gpu: bool = True) -> tuple[list[Need], dict[str, Any]]:
     """Every need of ``profile``'s pipeline, one row each, and facts (profile, data root)."""
     profile = profile or active_profile()
     try:
@@ -370,7 +370,7 @@ def collect(profile: str | None = None, root: str | os.PathLike | None = None, s
             needs += rule(ctx, s)
         except ConfigError as exc:
             needs.append(Need("rule", f"params of {s}", [s], True, False, str(PARAMS_DIR), str(exc)))
-    if profile == "full":
+    if profile == "full" and check_gpu:
         n, names = gpu_info()
         gpu_stages = [s for s in stages if s in GPU_STAGES]
         needs.append(Need("gpu", "CUDA GPU", gpu_stages, not allow_cpu, n > 0,

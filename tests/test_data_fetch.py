@@ -91,3 +91,14 @@ def test_unreachable_host_is_offline(tmp_path, monkeypatch):
     monkeypatch.setattr(F, "_host_reachable", lambda url, timeout: False)
     with pytest.raises(F.FetchError, match="cannot download"):
         F.fetch(tmp_path, ["meld"], log=lambda m: None)
+
+
+def test_fetch_shows_a_progress_bar_per_file(tmp_path, capsys):
+    src = tmp_path / "src.tsv"
+    src.write_bytes(b"row\t1\tid\n" * 5000)
+    f = F.RemoteFile("goemotions", "goemotions/original/dev.tsv", src.as_uri(), _sha(src.read_bytes()), "")
+    F.fetch(tmp_path / "data", ["goemotions"], files=(f,), archives=(), log=lambda m: None)
+    err = capsys.readouterr().err
+    assert "dev.tsv: 100%" in err and "43.9k/43.9k" in err    # bytes, total from Content-Length (45,000 B)
+    F.fetch(tmp_path / "data2", ["goemotions"], files=(f,), archives=(), log=lambda m: None, progress=False)
+    assert "dev.tsv" not in capsys.readouterr().err
