@@ -118,7 +118,7 @@ def main() -> None:
     from emokit.chat.serve import voila_command
     from emokit.config import data_root
     from emokit.vision import browser
-    from emokit.vision.synth import face_on_canvas
+    from emokit.testing.synthetic_faces import face_on_canvas
 
     ok, why = browser.status()
     if not ok:

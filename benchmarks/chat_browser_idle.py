@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     from test_chat_browser import FACE_CANDIDATES, _free_port
 
     from emokit.vision.browser import write_y4m
-    from emokit.vision.synth import face_on_canvas
+    from emokit.testing.synthetic_faces import face_on_canvas
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:

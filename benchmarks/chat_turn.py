@@ -34,8 +34,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chat_turn.json")
     args = ap.parse_args(argv)
 
-    from emokit.chat import prompts, safety, safety_cases
-    from emokit.chat.fake_server import FakeOpenAIServer
+    from emokit.chat import prompts, safety
+    from emokit.testing import safety_cases
+    from emokit.testing.fake_openai_server import FakeOpenAIServer
     from emokit.chat.llm import LLMService
     from emokit.chat.session import ChatSession
 

@@ -4,7 +4,7 @@ characters, 3 retries), timed, and checked for the key.
 
     .venv/bin/python benchmarks/llm_faults.py [--quick]
 
-Every server is emokit.chat.fake_server on 127.0.0.1 (no network). The key is a sentinel; each row says
+Every server is emokit.testing.fake_openai_server on 127.0.0.1 (no network). The key is a sentinel; each row says
 whether it appeared anywhere (reply, error, notes, session JSON, transcript, log). ``--quick`` divides
 every time limit by 10 (for a smoke check; the committed results are without it). Writes
 benchmarks/results/llm_faults.json and prints the markdown table that docs/robustness.md shows.
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.run_all import machine_info  # noqa: E402
-from emokit.chat.fake_server import FakeOpenAIServer  # noqa: E402
+from emokit.testing.fake_openai_server import FakeOpenAIServer  # noqa: E402
 from emokit.chat.llm import LLMService  # noqa: E402
 from emokit.chat.session import ChatSession  # noqa: E402
 

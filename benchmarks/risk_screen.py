@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "risk_screen.json")
     args = ap.parse_args(argv)
 
-    from emokit.chat import risk, safety_cases
+    from emokit.chat import risk
+    from emokit.testing import safety_cases
 
     folder = risk.default_model_dir()
     t0 = time.perf_counter()

@@ -40,7 +40,7 @@ def make_frames(n: int, seed: int = 0) -> list[np.ndarray]:
     from emokit.config import data_root
     from emokit.data.readers import read_fer2013_folders
     from emokit.vision.faces import detect_boxes
-    from emokit.vision.synth import face_on_canvas
+    from emokit.testing.synthetic_faces import face_on_canvas
 
     recs, _ = read_fer2013_folders(data_root())
     rng = np.random.default_rng(seed)

@@ -246,7 +246,7 @@ def rule_03_audio(ctx: Ctx, stage: str) -> list[Need]:
 
 
 def rule_04_late_fusion(ctx: Ctx, stage: str) -> list[Need]:
-    from .fusion.chapter import meld_clip_folders
+    from .chapters.late_fusion import meld_clip_folders
 
     p = ctx.params("04_late_fusion")
     out = [_dataset(ctx, "meld", "meld/csv", stage, what="meld (CSVs)")]

@@ -8,7 +8,7 @@ files ...); where ../shared/data is present a real RAVDESS voice and a FER2013 f
 "speech/face hidden in something" cases, else the generated stand-ins (emokit.data.speech.synthetic_vowels).
 Each row: the case, the status (for chat: the exit code and what happened to the turn), the detail or
 warning (shortened), and the wall time of that call on this machine (models already loaded). Needs the
-trained default models (`make report`); the chat rows run offline and against emokit.chat.fake_server.
+trained default models (`make report`); the chat rows run offline and against emokit.testing.fake_openai_server.
 """
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def face_cases(tmp: Path, shared: Path | None) -> list[tuple[str, list[str]]]:
 
 
 def chat_rows(tmp: Path) -> list[dict]:
-    from emokit.chat.fake_server import FakeOpenAIServer
+    from emokit.testing.fake_openai_server import FakeOpenAIServer
 
     import soundfile as sf
 

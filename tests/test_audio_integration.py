@@ -14,7 +14,7 @@ from emokit.config import load_params
 
 @pytest.fixture(scope="module")
 def records(shared_data):
-    from emokit.audio.experiments import load_records
+    from emokit.audio.data import load_records
 
     p = load_params("03_audio", profile="demo")
     p["data_root"] = str(shared_data)
@@ -52,7 +52,9 @@ def test_real_clip_features(records):
 
 
 def test_fast_dev_run_on_real_clips_through_the_cache(shared_data, tmp_path):
-    from emokit.audio.experiments import choose_best, prepare, train_crnn, train_linear
+    from emokit.audio.data import prepare
+    from emokit.audio.variants import train_crnn, train_linear
+    from emokit.chapters.audio import choose_best
 
     p = load_params("03_audio", profile="demo", smoke=True)
     p["data_root"] = str(shared_data)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emokit.chat import app as chat_app
-from emokit.chat import demo
+from emokit.chapters import empathic_chat as demo
 from emokit.chat.session import ChatSession
 from emokit.labels import LABELS7
 from emokit.types import Prediction

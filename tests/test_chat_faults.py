@@ -1,7 +1,7 @@
 """Faults of the chat (issue 15): bounded turn time and reply size, a history window that drops the
 oldest turns, bad --session/--transcript paths caught before the turn, and the key never leaking.
 
-Everything runs against emokit.chat.fake_server on 127.0.0.1 with short timeouts (a few seconds in all).
+Everything runs against emokit.testing.fake_openai_server on 127.0.0.1 with short timeouts (a few seconds in all).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from emokit import cli
-from emokit.chat.fake_server import FakeOpenAIServer
+from emokit.testing.fake_openai_server import FakeOpenAIServer
 from emokit.chat.llm import LLMError, LLMService, window
 from emokit.chat.redact import redact
 from emokit.chat.session import ChatSession

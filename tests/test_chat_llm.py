@@ -1,11 +1,11 @@
-"""LLMService against a local OpenAI-compatible server on 127.0.0.1 (emokit.chat.fake_server)."""
+"""LLMService against a local OpenAI-compatible server on 127.0.0.1 (emokit.testing.fake_openai_server)."""
 from __future__ import annotations
 
 import time
 
 import pytest
 
-from emokit.chat.fake_server import FakeOpenAIServer
+from emokit.testing.fake_openai_server import FakeOpenAIServer
 from emokit.chat.llm import LLMError, LLMService, window
 
 KEY = "sk-test-NEVER-WRITE-ME-0123456789"

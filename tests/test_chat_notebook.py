@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from emokit.chat.fake_server import FakeOpenAIServer
+from emokit.testing.fake_openai_server import FakeOpenAIServer
 from emokit.pipeline import run_notebook
 
 pytestmark = pytest.mark.smoke

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from emokit.chat import prompts, safety
-from emokit.chat.safety_cases import HOSTILE_CUSTOM_PERSONA as CUSTOM_HOSTILE
-from emokit.chat.safety_cases import MUST_NOT_TRIGGER, MUST_TRIGGER
+from emokit.testing.safety_cases import HOSTILE_CUSTOM_PERSONA as CUSTOM_HOSTILE
+from emokit.testing.safety_cases import MUST_NOT_TRIGGER, MUST_TRIGGER
 from emokit.chat.session import ChatSession
 
 @pytest.mark.parametrize("text", MUST_TRIGGER)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from emokit.chat import offline, prompts
-from emokit.chat.fake_server import FakeOpenAIServer
+from emokit.testing.fake_openai_server import FakeOpenAIServer
 from emokit.chat.llm import LLMService
 from emokit.chat.session import ChatSession
 from emokit.labels import LABELS7

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emokit.chapters import hybrid_fusion, late_fusion
 from emokit.config import load_params
-from emokit.fusion import chapter, hybrid, late
+from emokit.fusion import hybrid, late
 from emokit.labels import INDEX7, LABELS7
 from emokit.types import Prediction
 
@@ -59,7 +60,7 @@ def fake_world(shared_data, tmp_path, monkeypatch):
         label_of[r.input] = r.label
     fail = {k for k in list(label_of)[:5]}  # a few faces the fake detector misses
     fakes = {"vision": _fake(0.8, label_of, fail), "audio": _fake(1.2, label_of), "text": _fake(1.6, label_of)}
-    monkeypatch.setattr(chapter, "_modality", lambda m: fakes[m])
+    monkeypatch.setattr(late_fusion, "_modality", lambda m: fakes[m])
     return art
 
 
@@ -67,27 +68,27 @@ def test_chapter_04_and_05_pipeline_with_fake_models(fake_world, shared_data, tm
     params = load_params("04_late_fusion", profile="demo", smoke=True)
     out = tmp_path / "out04"
     cache = out / "cache"
-    mt = chapter.meld_text_eval(params, shared_data, cache)
+    mt = late_fusion.meld_text_eval(params, shared_data, cache)
     assert mt["n"] == params["meld_text_eval"]["limit"] and 0 <= mt["f1_weighted"] <= 1
-    df, info = chapter.build_set(params, shared_data, fake_world, cache)
+    df, info = late_fusion.build_set(params, shared_data, fake_world, cache)
     assert info["pool.vision.answered"] <= info["pool.vision.heldout"]
     assert df["label"].value_counts().max() <= params["max_per_class"]
     # every face and voice comes from the held-out rows only
     held = {m: set(pd.read_csv(fake_world / c / "splits.csv").query("split == 'test'")["input"])
             for m, c in (("vision", "01_vision"), ("audio", "03_audio"))}
     assert set(df["vision"]) <= held["vision"] and set(df["audio"]) <= held["audio"]
-    probs, embs, _ = chapter.cache_modalities(df, params, cache)
+    probs, embs, _ = late_fusion.cache_modalities(df, params, cache)
     assert all(p.shape == (len(df), 7) for p in probs.values())
-    path = chapter.save_features(df, embs, out)
-    res = chapter.late_fusion_experiments(df, probs, params)
+    path = late_fusion.save_features(df, embs, out)
+    res = late_fusion.late_fusion_experiments(df, probs, params)
     assert len(res["grid_dev"].table) == len(late.simplex_grid(3, params["grid"]["step"]))
     assert res["n_dev"] + res["n_test"] + res["n_incomplete"] <= len(df)
     assert set(res["temperatures"]) == {"vision", "audio", "text"}
-    chapter.write_weights(out, res["grid_dev"].best_weights, res["temperatures"], False, "test")
+    late_fusion.write_weights(out, res["grid_dev"].best_weights, res["temperatures"], False, "test")
     # notebook 05 reads what 04 cached
     p5 = load_params("05_hybrid_fusion", profile="demo", smoke=True)
     p5["data"]["chapter"] = "out04"
-    data = chapter.hybrid_data(p5, tmp_path)
+    data = hybrid_fusion.hybrid_data(p5, tmp_path)
     assert path.exists() and len(data) == len(df) and data.dims == {"text": 12, "audio": 12, "vision": 12}
     r = hybrid.train(data, {**p5["train"], **p5["v0"], **p5["model"], "epochs": 2})
     assert len(r.history) == 2

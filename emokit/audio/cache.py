@@ -1,8 +1,6 @@
 """The feature cache: log-mel first windows, eGeMAPS functionals and Whisper embeddings of every clip,
 computed once and stored under ``<artifacts_root>/cache/audio_features/`` (a DVC output of the
-``03_audio_features`` stage).
-
-    python -m emokit.audio.cache [--smoke]        # what the DVC stage runs
+``03_audio_features`` stage, :mod:`emokit.chapters.audio_features`).
 
 Layout: ``<cache>/<key>/{index.csv, logmel.npy (N,128,130) float16, egemaps.npy (N,88), whisper.npy
 (N,768), meta.json}``; ``key`` is a hash of the clip list, the log-mel settings and the feature sets,
@@ -10,11 +8,9 @@ so a different subset (the smoke run) or setting never reads stale features.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,29 +118,3 @@ def load(folder: Path, inputs: list[str] | None = None) -> FeatureCache:
         wh = wh[order] if wh is not None else None
         stored = list(inputs)
     return FeatureCache(folder, stored, logmel, ege, wh, meta)
-
-
-def main(argv=None) -> int:
-    from ..config import load_params, offline_env
-    from .experiments import load_records
-
-    offline_env()
-    ap = argparse.ArgumentParser(prog="python -m emokit.audio.cache", description=__doc__.splitlines()[0])
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--profile", default=None)
-    ap.add_argument("--root", default=None, help="cache folder (default <artifacts_root>/cache/audio_features)")
-    args = ap.parse_args(argv)
-    params = load_params("03_audio", profile=args.profile, smoke=args.smoke)
-    import torch
-
-    torch.set_num_threads(int(params.get("threads", 2)))
-    records, _ = load_records(params)
-    t = time.perf_counter()
-    c = build(records, feat.LogMelConfig.from_params(params.get("logmel")), tuple(params.get("feature_sets")),
-              root=Path(args.root) if args.root else None)
-    print(f"{len(c.inputs)} clips -> {c.folder} ({time.perf_counter() - t:.1f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else artifacts_dir("03_audio")
     world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("RANK", 0))
-    from .experiments import prepare
+    from .data import prepare
     from .training import _dist
 
     if world > 1:
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
 def train_variants(params: dict, data, names: list[str], out: Path) -> dict[str, dict]:
     """Train each named variant; under torchrun every rank trains (DDP), only rank 0 saves the model
     (one ``<out>/models/<name>/``) and prints its one result line. Returns {name: train_crnn result}."""
-    from .experiments import train_crnn
+    from .variants import train_crnn
 
     rank = int(os.environ.get("RANK", 0))
     results = {}

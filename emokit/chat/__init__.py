@@ -5,7 +5,7 @@ crisis safety, the offline responder, the conversation turn, and the ipywidgets 
 - :mod:`.prompts` persona table, perception world view, per-turn payload, constraints, safety section
 - :mod:`.safety` self-harm / suicide keyword screen (English, Chinese) and crisis resources
 - :mod:`.risk` the learned risk detector beside it (``RiskScreen``: keyword OR model, per-session score);
-  trained by ``python -m emokit.chat.train_risk`` (DVC stage ``06_risk_model``)
+  trained by ``python -m emokit.chapters.risk_model`` (DVC stage ``06_risk_model``)
 - :mod:`.offline` template responder used without a key (shown as such)
 - :mod:`.session` ``ChatSession.turn``: STT -> perception -> fusion -> prompt -> reply; transcripts
 - :mod:`.app` the widgets app (``build_app()``), for JupyterLab and Voila

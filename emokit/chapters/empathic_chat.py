@@ -1,11 +1,11 @@
-"""What notebook 06 runs, kept here so the notebook stays thin and the logic is tested.
+"""The steps of notebook 06 (empathic chat), kept here so the notebook stays thin and the logic is tested.
 
 - :func:`pick_inputs`: a few faces (FER2013) and speech clips (RAVDESS) from the *held-out* (test)
   rows of ``artifacts/01_vision/splits.csv`` and ``artifacts/03_audio/splits.csv``; when a chapter
   has not run yet, a seeded pick from the reader, flagged ``held_out=False``.
 - :func:`run_script`: the scripted conversation through the app's own turn (persona switches
   included), with per-stage timings.
-- :func:`safety_table`: the safety screen on the table of phrasings (:mod:`.safety_cases`), plus a
+- :func:`safety_table`: the safety screen on the table of phrasings (:mod:`emokit.testing.safety_cases`), plus a
   check that every persona answers a flagged message with crisis resources.
 - :func:`llm_selftest`: the real :class:`~emokit.chat.llm.LLMService` against the local fake
   OpenAI-compatible server (streaming, a 429 then success, a stream cut midway).
@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..artifacts import read_splits
-from . import prompts, safety, safety_cases
-from .session import ChatSession
+from ..chat import prompts, safety
+from ..chat.session import ChatSession
+from ..testing import safety_cases
 
 
 def _test_rows(splits_csv: Path, source: str) -> list[str]:
@@ -112,8 +113,8 @@ def safety_table() -> tuple[list[dict[str, Any]], dict[str, float]]:
 def llm_selftest(params_llm: dict[str, Any] | None = None) -> dict[str, Any]:
     """The LLM service end to end against the local fake server: a normal streamed turn, a 429 then
     success, and a stream cut midway (history stays consistent). Uses a throwaway local key."""
-    from .fake_server import FakeOpenAIServer
-    from .llm import LLMService
+    from ..chat.llm import LLMService
+    from ..testing.fake_openai_server import FakeOpenAIServer
 
     kw = {k: v for k, v in (params_llm or {}).items() if k in ("temperature", "max_tokens", "history_messages", "history_chars")}
     local_key = "local-fake-server-key"  # not a secret: the fake server on 127.0.0.1 only

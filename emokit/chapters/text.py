@@ -15,9 +15,9 @@ from ..artifacts import choose_best, update_card, write_best
 from ..eval import confusion, metric_stats
 from ..labels import LABELS7
 from ..types import Record
-from . import data as tdata
-from .data import EkmanData, TextData, prepare_data, prepare_ekman  # noqa: F401  (re-exported)
-from .metrics import (char_error_rate, multilabel_macro_f1, multilabel_predict, tune_thresholds,
+from ..text import data as tdata
+from ..text.data import EkmanData, TextData, prepare_data, prepare_ekman  # noqa: F401  (re-exported)
+from ..text.metrics import (char_error_rate, multilabel_macro_f1, multilabel_predict, tune_thresholds,
                       word_error_rate)
 
 
@@ -28,7 +28,7 @@ def forward_all(model_path: Path, texts: Sequence[str], batch_size: int = 64) ->
     """Probabilities (N×7) and mean-pooled embeddings (N×D) in one pass of a fine-tuned model."""
     import torch
 
-    from .classifier import TransformerClassifier
+    from ..text.classifier import TransformerClassifier
 
     m = TransformerClassifier(model_path)
     P = np.zeros((len(texts), len(LABELS7)), dtype=np.float32)
@@ -61,7 +61,7 @@ def run_stages(d: TextData, stages: Sequence[Mapping[str, Any]], out_dir: Path, 
     same forward pass gives the 7-class scores (on the single-label rows) and the embeddings for
     the Ekman head.
     """
-    from .train import train
+    from ..text.train import train
 
     results = []
     for stage in stages:
@@ -140,7 +140,7 @@ def chinese_eval(head, records: Sequence[Record] | None = None) -> tuple[dict, n
 
 # --------------------------------------------------------------------------- zero-shot comparator
 def zero_shot_nade(records: Sequence[Record], neutral_threshold: float = 0.0, prefix: str = "zero_shot.nade") -> tuple[dict, np.ndarray]:
-    from .comparator import nade_predict
+    from ..text.comparator import nade_predict
 
     pred = nade_predict([r.input for r in records], neutral_threshold=neutral_threshold)
     y = [r.label for r in records]
@@ -161,7 +161,7 @@ def ravdess_wer(root: Path, n_clips: int | None, seed: int = 42, model: str | No
     import random
 
     from ..data.readers import parse_ravdess_name, read_ravdess
-    from .asr import transcribe
+    from ..text.asr import transcribe
 
     recs, _ = read_ravdess(root)
     recs = sorted(recs, key=lambda r: r.input)
@@ -196,8 +196,8 @@ def zh_speech_cer(n_clips: int | None = None, model: str | None = None, prefix: 
     (the CER of the recogniser itself, ``<prefix>.cer_forced_zh``)."""
     import csv as _csv
 
-    from .asr import transcribe
-    from .language import detect
+    from ..text.asr import transcribe
+    from ..text.language import detect
 
     with (ZH_SPEECH / "transcripts.tsv").open(encoding="utf-8") as fh:
         clips = list(_csv.DictReader(fh, delimiter="\t"))
@@ -241,7 +241,7 @@ def select_best(candidates: Sequence[Mapping[str, Any]], models_dir: Path, key: 
 # --------------------------------------------------------------------------- heads on cached embeddings
 def embed_records(encoder: str, texts: Sequence[str], cache_root: Path | None, stats: dict | None = None) -> np.ndarray:
     """Embeddings from the ``02_text_embeddings`` cache (computing, in memory, only what it lacks)."""
-    from .embeddings import embed_cached, load_store
+    from ..text.embeddings import embed_cached, load_store
 
     store = load_store(Path(cache_root), encoder) if cache_root else {}
     return embed_cached(encoder, list(texts), store=store, stats=stats)
@@ -251,7 +251,7 @@ def train_english_head(d: TextData, p: Mapping[str, Any], out_dir: Path, profile
                        cache_root: Path | None, log=print) -> dict:
     """The demo's English model: a class-balanced head on the cached sentence embeddings of every
     single-label train row; head kind and per-class offsets chosen on the dev rows (macro-F1)."""
-    from .heads import EmbeddingHead, TfidfScorer, _idx, fit_best, macro_f1, mix, softmax, tune_offsets
+    from ..text.heads import EmbeddingHead, TfidfScorer, _idx, fit_best, macro_f1, mix, softmax, tune_offsets
 
     enc = p["embeddings"]["english_encoder"]
     hp = p["heads"]
@@ -322,7 +322,7 @@ def ekman_from_embeddings(ek: EkmanData, encoder: str, cache_root: Path | None, 
     S = {"dev": np.zeros((len(Edv), Ytr.shape[1])), "test": np.zeros((len(Ete), Ytr.shape[1]))}
     C = float(head.pop("C", C))
     if head.pop("kind", "linear") == "mlp":
-        from .heads import MultiLabelMLP
+        from ..text.heads import MultiLabelMLP
 
         net = MultiLabelMLP(seed=seed, **head).fit(Etr, Ytr, Edv, Ydv)
         S["dev"], S["test"] = net.scores(Edv), net.scores(Ete)
@@ -382,8 +382,8 @@ def train_zh_head(z, d: TextData, p: Mapping[str, Any], out_dir: Path, profile: 
     optionally with English GoEmotions rows added, mixed with a TF-IDF character n-gram scorer; the
     English rows, the mixing weight and the offsets are chosen on the Chinese val split. Scored on
     our own test split, overall and per source (over the classes each source has)."""
-    from . import zh as zhmod
-    from .heads import EmbeddingHead, LinearScorer, TfidfScorer, _idx, macro_f1, mix, tune_offsets
+    from ..text import zh as zhmod
+    from ..text.heads import EmbeddingHead, LinearScorer, TfidfScorer, _idx, macro_f1, mix, tune_offsets
 
     zp = p["zh_head"]
     seed = int(p["zh"].get("seed", p.get("seed", 42)))
