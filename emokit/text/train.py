@@ -96,8 +96,9 @@ def build_model(stage: Mapping[str, Any]):
         raise RuntimeError(
             f"cannot load {stage['model']!r} ({src}): {exc}. "
             + ("The Hugging Face hub is switched off (HF_HUB_OFFLINE=1): the full profile needs the model "
-               "downloaded once on a machine that is online (huggingface-cli download "
-               f"{stage['model']}) or a local folder in params/02_text.yaml." if offline else "")) from exc
+               "downloaded once on a machine that is online (`python -m emokit models fetch --profile full`, "
+               f"or huggingface-cli download {stage['model']}) or a local folder in params/02_text.yaml."
+               if offline else "")) from exc
     return tok, model
 
 
