@@ -48,6 +48,8 @@ class Need:
 
     @property
     def status(self) -> str:
+        if self.found and self.meta.get("partial"):
+            return "partial"
         return "found" if self.found else "missing"
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,7 +168,23 @@ def _corpus(ctx: Ctx, corpus: str, stage: str, required: bool = True) -> list[Ne
         return [_dataset(ctx, "meld", CORPUS_FOLDERS["meld"], stage, required, what="meld (CSVs)"),
                 *[_meld_clips(ctx, split, f"{CORPUS_FOLDERS['meld_raw']}/{MELD_RAW_DIRS[split][0]}", stage, required)
                   for split in MELD_RAW_DIRS]]
-    return [_dataset(ctx, corpus, CORPUS_FOLDERS[corpus], stage, required)]
+    need = _dataset(ctx, corpus, CORPUS_FOLDERS[corpus], stage, required)
+    if need.found and ctx.profile == "full":
+        _check_complete(ctx, need, corpus)
+    return [need]
+
+
+def _check_complete(ctx: Ctx, need: Need, corpus: str) -> None:
+    """Full profile: a corpus whose full size is known (the fetcher's archives) and that holds fewer files
+    is 'partial' (the demo subsets): it runs, but the report's numbers are not reproduced on it."""
+    from .data.fetch import ARCHIVES, archive_status
+
+    for a in ARCHIVES:
+        if a.dataset == corpus:
+            st, n = archive_status(ctx.root, a)
+            if st != "ok":
+                need.meta["partial"] = True
+                need.detail = f"{n} of the {a.expected_files} .wav files of the full corpus"
 
 
 def _meld_clips(ctx: Ctx, split: str, rel: str, stage: str, required: bool) -> Need:
@@ -375,7 +393,7 @@ def collect(profile: str | None = None, root: str | os.PathLike | None = None, s
         gpu_stages = [s for s in stages if s in GPU_STAGES]
         needs.append(Need("gpu", "CUDA GPU", gpu_stages, not allow_cpu, n > 0,
                           f"{n} visible: {names}" if n else "none visible (torch.cuda)",
-                          "a CUDA machine; torch with CUDA (the lock pins the CPU build: see README 'Full profile')",
+                          "an NVIDIA GPU + driver and torch's CUDA build (PyPI's Linux torch==2.13.0 is one); see docs/full_profile.md",
                           detail="--allow-cpu demotes this to optional" if not allow_cpu else "allowed on CPU"))
     needs = _merge(needs)
     missing_hub = [n for n in needs if n.meta.get("hub") and not n.found]
@@ -400,7 +418,8 @@ COLUMNS = ("kind", "what", "stages", "required", "status", "where (found at / pu
 
 def _row(n: Need) -> list[str]:
     get = n.get + (f"; fetch: `{n.fetch}`" if n.fetch and not n.found else "")
-    return [n.kind, n.what, ",".join(n.stages), "yes" if n.required else "no", n.status, n.where, get]
+    status = f"partial ({n.detail})" if n.status == "partial" else n.status
+    return [n.kind, n.what, ",".join(n.stages), "yes" if n.required else "no", status, n.where, get]
 
 
 def markdown(needs: list[Need]) -> str:
@@ -420,9 +439,11 @@ def summary(needs: list[Need], facts: Mapping[str, Any]) -> str:
     miss = required_missing(needs)
     opt = [n for n in needs if not n.required and not n.found]
     head = f"profile {facts['profile']}, data root {facts['data_root'] or 'NOT FOUND'}: "
+    warn = "".join(f"\nwarning: {n.what} at {n.where} is partial: {n.detail}; the stages run on it, but the "
+                   "report's numbers need the whole corpus" for n in needs if n.status == "partial")
     if not miss:
         return head + f"all {sum(n.required for n in needs)} required needs found" + (
-            f" ({len(opt)} optional missing)" if opt else "") + "."
+            f" ({len(opt)} optional missing)" if opt else "") + "." + warn
     fetchable = sorted({n.fetch for n in miss if n.fetch})
     lines = [head + f"{len(miss)} required need(s) missing - stopping before any stage:"]
     for n in miss:
@@ -430,7 +451,7 @@ def summary(needs: list[Need], facts: Mapping[str, Any]) -> str:
         lines.append(f"  - {n.kind} {n.what} ({','.join(n.stages)}): {at}; get it from {n.get}")
     if fetchable:
         lines.append("Downloadable here when online: " + "; ".join(f"`{c}`" for c in fetchable))
-    return "\n".join(lines)
+    return "\n".join(lines) + warn
 
 
 def add_arguments(p) -> None:

@@ -95,13 +95,16 @@ def test_full_profile_table_on_a_fixture_root(tmp_path, hf_cache):
     resnet = _row(needs, "resnet18-f37072fd.pth")
     assert resnet.kind == "weights" and resnet.required and resnet.meta["url"] == P.RESNET18_URL
     assert not _row(needs, "DeepFace facial_expression_model_weights.pth").required  # backend D: optional
+    rav = _row(needs, "ravdess")   # one wav of the full 1,440: runs, but flagged (the demo subsets are like this)
+    assert rav.found and rav.status == "partial" and "1 of the 1440 .wav files" in rav.detail
+    assert "warning: ravdess" in P.summary(needs, facts)
     gpu = _row(needs, "CUDA GPU")
     assert gpu.required and set(gpu.stages) == {"02_text", "03_audio"}
     # one row per thing: a corpus two stages need is listed once with both stages
     assert len({(n.kind, n.where) for n in needs if n.kind == "dataset"}) == len([n for n in needs if n.kind == "dataset"])
     missing = P.required_missing(needs)
     assert {"tess", "meld clips (test)", "distilbert-base-uncased"} <= {n.what for n in missing}
-    assert "cremad" not in {n.what for n in missing}
+    assert "cremad" not in {n.what for n in missing} and "ravdess" not in {n.what for n in missing}
     assert "stopping before any stage" in P.summary(needs, facts)
     table = P.markdown(needs)
     assert table.count("\n") == len(needs) + 1 and "| dataset | tess |" in table
@@ -161,7 +164,7 @@ def test_cli_exit_status_and_json(tmp_path):
     out = json.loads(cp.stdout)
     assert out["ok"] is False and out["profile"] == "full"
     rows = {r["what"]: r for r in out["needs"]}
-    assert rows["tess"]["status"] == "missing" and rows["ravdess"]["status"] == "found"
+    assert rows["tess"]["status"] == "missing" and rows["ravdess"]["status"] == "partial" and rows["emodb"]["found"]
     assert "stopping before any stage" in cp.stderr
     cp = subprocess.run([sys.executable, "-m", "emokit", "preflight", "--profile", "demo"],
                         capture_output=True, text=True, cwd=REPO, env=_env(tmp_path, root), timeout=120)
