@@ -24,6 +24,9 @@ from the training labels gets weight 0** (it has no examples whose loss could be
 """
 from __future__ import annotations
 
+import json
+import os
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -31,6 +34,10 @@ import numpy as np
 from .labels import LABELS7
 
 MACRO_F1_RULE = "union"  # macro-F1 over the classes in y_true ∪ y_pred (scikit-learn's rule)
+# When set, every macro-F1 that the older "classes in y_true only" rule would have scored differently is
+# appended here as one JSON line (the pipeline sets it per chapter: artifacts/<chapter>/f1_rule_audit.jsonl),
+# so a run says which of its numbers the one rule moved, and by how much.
+RULE_AUDIT_ENV = "EMOKIT_F1_RULE_AUDIT"
 
 
 # --------------------------------------------------------------------------- labels
@@ -126,6 +133,7 @@ def metric_stats(y_true: Any, y_pred: Any, prefix: str = "test", labels: Sequenc
     cm = confusion(t, p, labels)
     support = np.bincount(t, minlength=len(labels)).astype(np.float64)
     s = scores_from_confusion(cm, support)
+    _audit_rule(cm, support, prefix, float(s["f1_macro"]), labels)
     pre = f"{prefix}." if prefix else ""
     out = {f"{pre}n": float(len(t)), **{f"{pre}{k}": float(v) for k, v in s.items()}}
     if per_class:
@@ -137,6 +145,30 @@ def metric_stats(y_true: Any, y_pred: Any, prefix: str = "test", labels: Sequenc
             if predicted[i] > 0:
                 out[f"{pre}precision.{lab}"] = float(tp[i] / predicted[i])
     return out
+
+
+def _audit_rule(cm: np.ndarray, support: np.ndarray, prefix: str, union: float, labels: Sequence[str]) -> None:
+    path = os.environ.get(RULE_AUDIT_ENV)
+    if not path:
+        return
+    _, _, predicted, f1, _ = _f1_parts(cm, support)
+    present = support > 0
+    y_true_only = float(f1[present].sum() / max(int(present.sum()), 1))
+    if abs(y_true_only - union) < 1e-12:
+        return
+    frame, caller = sys._getframe(2), "?"   # metric_stats' caller (or score's)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    if frame is not None:
+        caller = f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} {frame.f_code.co_name}"
+    row = {"prefix": prefix, "f1_macro_union": union, "f1_macro_y_true_only": y_true_only,
+           "delta": union - y_true_only, "n": int(support.sum()), "caller": caller,
+           "predicted_not_in_y_true": [labels[i] for i in range(len(labels)) if predicted[i] > 0 and not present[i]]}
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+    except OSError:   # an audit must never break a run
+        pass
 
 
 def per_class(stats: dict[str, float], what: str = "recall", prefix: str = "") -> dict[str, float]:

@@ -59,6 +59,10 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
     published.unlink(missing_ok=True)  # a failed run must not leave the previous run's numbers behind
     env_before = os.environ.get("EMOKIT_ARTIFACTS")
     os.environ["EMOKIT_ARTIFACTS"] = str(root)  # the kernel inherits it: later chapters find earlier ones
+    audit = out / "f1_rule_audit.jsonl"   # which macro-F1s the one rule moved (emokit.eval.RULE_AUDIT_ENV)
+    audit.unlink(missing_ok=True)
+    audit_before = os.environ.get("EMOKIT_F1_RULE_AUDIT")
+    os.environ["EMOKIT_F1_RULE_AUDIT"] = str(audit)
     t0 = time.time()
     status, error = "ok", None
     try:
@@ -76,6 +80,10 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
             os.environ.pop("EMOKIT_ARTIFACTS", None)
         else:
             os.environ["EMOKIT_ARTIFACTS"] = env_before
+        if audit_before is None:
+            os.environ.pop("EMOKIT_F1_RULE_AUDIT", None)
+        else:
+            os.environ["EMOKIT_F1_RULE_AUDIT"] = audit_before
         (out / "run.json").write_text(json.dumps(
             {"chapter": chapter, "status": status, "error": error, "profile": params["profile"],
              "smoke": bool(smoke), "wall_time_s": round(time.time() - t0, 1),

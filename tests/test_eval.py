@@ -117,3 +117,21 @@ def test_collapsed_runs_reference_counts_the_reports_cells():
     rows = yaml.safe_load((REPO_ROOT / "reference" / "scorecard" / "03_audio.yaml").read_text())["rows"]
     row = next(r for r in rows if r["id"] == "audio.grid.collapsed_runs")
     assert row["reference"] == sum(v == 0.2563 for v in grid.values()) == 7
+
+
+def test_rule_audit_records_only_the_macro_f1s_the_rule_moved(tmp_path, monkeypatch):
+    import json
+
+    from emokit.eval import RULE_AUDIT_ENV, metric_stats
+
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv(RULE_AUDIT_ENV, str(log))
+    metric_stats(["Happy", "Sad"], ["Happy", "Sad"], prefix="same")            # the rules agree: no line
+    metric_stats(["Happy", "Happy", "Sad"], ["Happy", "Angry", "Sad"], prefix="moved")
+    rows = [json.loads(l) for l in log.read_text().splitlines()]
+    assert [r["prefix"] for r in rows] == ["moved"]
+    r = rows[0]
+    assert r["predicted_not_in_y_true"] == ["Angry"] and r["n"] == 3
+    assert r["f1_macro_union"] == pytest.approx((2 / 3 + 1.0) / 3)
+    assert r["f1_macro_y_true_only"] == pytest.approx((2 / 3 + 1.0) / 2)
+    assert r["caller"].startswith("test_eval.py:")
