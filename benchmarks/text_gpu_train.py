@@ -73,7 +73,7 @@ def main() -> None:
 
     from emokit.config import data_root
     from emokit.text import data as tdata
-    from emokit.text.train import resolve_model
+    from emokit.text.finetune import resolve_model
 
     torch.manual_seed(42)
     cfg = AutoConfig.for_model("roberta", vocab_size=50265, hidden_size=1024, num_hidden_layers=24,

@@ -96,7 +96,7 @@ def main() -> None:
 
     from emokit.config import artifacts_dir, data_root
     from emokit.text import data as tdata
-    from emokit.text.train import resolve_model
+    from emokit.text.finetune import resolve_model
 
     test = tdata.load_splits(data_root())["test"]
     sents = [r.input for r in tdata.stratified_subsample(test, args.n, seed=7)]

@@ -173,6 +173,23 @@ def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 110, show: bool 
     return path
 
 
+def show_table(rows, cols=None, fmt: str = "{:.4f}") -> str:
+    """A markdown table from a list of dicts (floats through ``fmt``, None as an en dash), displayed in
+    a kernel (the executed notebook and the report show it) and returned."""
+    cols = list(cols or rows[0])
+
+    def cell(v) -> str:
+        return fmt.format(v) if isinstance(v, float) else ("–" if v is None else str(v))
+
+    text = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n" + \
+        "\n".join("| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows)
+    if _in_kernel():
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    return text
+
+
 def figure_alt(fig, name: str) -> str:
     """What a figure shows, in words, from its titles (suptitle, then each axes' title): the alt text of
     its image in the notebook and the report. Falls back on the file name."""

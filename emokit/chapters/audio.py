@@ -107,3 +107,139 @@ def flat_metrics(name: str, r: dict) -> dict[str, Any]:
     out[f"{name}.wall_s"] = round(r["wall_s"], 2)
     out[f"{name}.collapsed"] = bool(r["collapsed"])
     return out
+
+
+# --------------------------------------------------------------------------- what the notebook runs and reports
+def train_variants(params: dict, data: AudioData, models_dir: Path) -> tuple[dict[str, dict], float]:
+    """The log-mel variants (``run_variants``, default all of ``variants``), each saved under
+    ``models_dir``: ``({name: result}, seconds)``."""
+    import time
+
+    results, t = {}, time.perf_counter()
+    for name in params.get("run_variants") or list(params["variants"]):
+        r = results[name] = train_crnn(name, params["variants"][name], params, data, models_dir)
+        print(f"{name:15s} val {r['metrics']['val.accuracy']:.3f}  test {r['metrics']['test.accuracy']:.3f}  "
+              f"macro-F1 {r['metrics']['test.f1_macro']:.3f}  epochs {len(r['history'])}  {r['wall_s']:.0f}s")
+    return results, time.perf_counter() - t
+
+
+def train_baselines(params: dict, data: AudioData, models_dir: Path) -> tuple[dict[str, dict], float]:
+    """The linear baselines (``baselines``: ``<feature>_<head>``), each saved under ``models_dir``."""
+    import time
+
+    results, t = {}, time.perf_counter()
+    for name in params.get("baselines", []):
+        r = results[name] = train_linear(name, name.split("_")[0], params, data, models_dir)
+        print(f"{name:15s} val {r['metrics']['val.accuracy']:.3f}  test {r['metrics']['test.accuracy']:.3f}  "
+              f"macro-F1 {r['metrics']['test.f1_macro']:.3f}  C={r['C']}")
+    return results, time.perf_counter() - t
+
+
+def comparison_table(results: dict[str, dict]):
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "model": n, "arch": r["arch"], "params": r.get("n_params"),
+        "val_acc": r["metrics"]["val.accuracy"], "test_acc": r["metrics"]["test.accuracy"],
+        "test_f1_macro": r["metrics"]["test.f1_macro"], "test_f1_weighted": r["metrics"]["test.f1_weighted"],
+        "collapsed": r["collapsed"], "train_s": round(r["wall_s"], 1)} for n, r in results.items()]).set_index("model")
+
+
+def label_figure(stats):
+    """Label distribution of the merged set, and each corpus's share per emotion."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    stats[list(LABELS7)].sum().plot.bar(ax=axes[0], color="tab:blue")
+    axes[0].set_title("Label distribution of the merged audio set")
+    axes[0].set_ylabel("clips")
+    stats[list(LABELS7)].T.plot.bar(stacked=True, ax=axes[1])
+    axes[1].set_title("Contribution of each corpus per emotion")
+    fig.tight_layout()
+    return fig
+
+
+def logmel_figure(data: AudioData):
+    """The first clip's log-mel window of each emotion."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 7, figsize=(16, 2.6), sharey=True)
+    for ax, lab in zip(axes, LABELS7):
+        idx = np.flatnonzero(data.y == LABELS7.index(lab))
+        if len(idx):
+            ax.imshow(data.cache.logmel[idx[0]].astype(np.float32), origin="lower", aspect="auto", cmap="magma")
+            ax.set_title(f"{lab}\n{Path(data.records[idx[0]].input).name}", fontsize=8)
+        else:
+            ax.set_title(f"{lab}\n(no clip)", fontsize=8)
+        ax.set_xlabel("frame")
+    axes[0].set_ylabel("mel band")
+    return fig
+
+
+def grid_heatmap(grid_df, epochs: Any):
+    """Best validation accuracy of each grid cell (lr rows; batch size x smoothing columns), collapsed
+    cells marked."""
+    import matplotlib.pyplot as plt
+
+    pivot = grid_df.pivot_table(index="lr", columns=["batch_size", "label_smoothing"], values="best_val_accuracy")
+    coll = grid_df.pivot_table(index="lr", columns=["batch_size", "label_smoothing"], values="collapsed", aggfunc="max")
+    fig, ax = plt.subplots(figsize=(1.8 * pivot.shape[1] + 2, 0.8 * pivot.shape[0] + 1.5))
+    top = float(np.nanmax(pivot.values))
+    im = ax.imshow(pivot.values, cmap="viridis", vmin=0, vmax=max(0.01, top))
+    for i in range(pivot.shape[0]):
+        for j in range(pivot.shape[1]):
+            v = pivot.values[i, j]
+            ax.text(j, i, f"{v:.3f}" + ("\ncollapsed" if coll.values[i, j] else ""), ha="center", va="center",
+                    color="white" if v < 0.5 * top else "black", fontsize=8)
+    ax.set_xticks(range(pivot.shape[1]), [f"bs {b}\nls {s}" for b, s in pivot.columns])
+    ax.set_yticks(range(pivot.shape[0]), [f"lr {lr:g}" for lr in pivot.index])
+    fig.colorbar(im, ax=ax, label="best val accuracy")
+    ax.set_title(f"v3 grid ({epochs} epochs per run)")
+    return fig
+
+
+def grid_frame(grid: list[dict]):
+    """The grid's rows without their training histories (``grid.csv``)."""
+    import pandas as pd
+
+    return pd.DataFrame([{k: v for k, v in g.items() if k != "history"} for g in grid])
+
+
+def best_cell(grid_df):
+    """The grid cell with the best validation accuracy."""
+    return grid_df.sort_values("best_val_accuracy", ascending=False).iloc[0]
+
+
+def chapter_metrics(params: dict, data: AudioData, best: dict, results: dict[str, dict], grid: list[dict],
+                    cross_rows: list[dict], timings: dict[str, float]) -> dict[str, Any]:
+    """The chapter's ``metrics.json``: ``test.*`` and ``val.*`` of the default model, every model's
+    (:func:`flat_metrics`), every grid cell and the best one, ``grid.collapsed_runs`` (cells that are
+    one-class AND whose training loss barely fell: :func:`run_grid`), the cross-corpus runs, feature
+    throughput and timings; NaN values left out."""
+    m: dict[str, Any] = {"profile": params["profile"], "smoke": params["smoke"], "n_clips": len(data.records),
+                         **{f"n_{s}": int(len(data.idx(s))) for s in ("train", "val", "test")},
+                         "default.model": best["chosen"], "default.val_accuracy": best["value"]}
+    m.update(results[best["chosen"]]["metrics"])
+    for n, r in results.items():
+        m.update(flat_metrics(n, r))
+    for g in grid:
+        key = f"grid.{g['lr']:g}_{g['batch_size']}_{g['label_smoothing']:g}"
+        m[f"{key}.best_val_accuracy"] = g["best_val_accuracy"]
+        m[f"{key}.collapsed"] = bool(g["collapsed"])
+        m[f"{key}.one_class"] = bool(g["one_class"])
+    grid_df = grid_frame(grid)
+    top = best_cell(grid_df)
+    m.update({"grid.best.lr": float(top["lr"]), "grid.best.batch_size": int(top["batch_size"]),
+              "grid.best.label_smoothing": float(top["label_smoothing"]),
+              "grid.best.val_accuracy": float(top["best_val_accuracy"]),
+              "grid.collapsed_runs": int(grid_df["collapsed"].sum()),
+              "grid.epochs": int(params["grid"]["train"]["epochs"])})
+    for row in cross_rows:
+        key = f"cross.{row['train']}_to_{row['test']}.{row['model']}"
+        for k in ("in_corpus_accuracy", "in_corpus_f1_macro", "cross_accuracy", "cross_f1_macro"):
+            m[f"{key}.{k}"] = row[k]
+    for k, v in data.cache.meta["clips_per_s"].items():
+        if v:
+            m[f"features.{k}_clips_per_s"] = round(v, 2)
+    m.update({f"time.{k}": round(v, 1) for k, v in timings.items()})
+    return {k: v for k, v in m.items() if not (isinstance(v, float) and not np.isfinite(v))}

@@ -16,7 +16,7 @@ from ..eval import confusion, metric_stats
 from ..labels import LABELS7
 from ..types import Record
 from ..text import data as tdata
-from ..text.data import EkmanData, TextData, prepare_data, prepare_ekman  # noqa: F401  (re-exported)
+from ..text.data import EkmanData, TextData
 from ..text.metrics import (char_error_rate, multilabel_macro_f1, multilabel_predict, tune_thresholds,
                       word_error_rate)
 
@@ -61,7 +61,7 @@ def run_stages(d: TextData, stages: Sequence[Mapping[str, Any]], out_dir: Path, 
     same forward pass gives the 7-class scores (on the single-label rows) and the embeddings for
     the Ekman head.
     """
-    from ..text.train import train
+    from ..text.finetune import train
 
     results = []
     for stage in stages:
@@ -447,3 +447,200 @@ def train_zh_head(z, d: TextData, p: Mapping[str, Any], out_dir: Path, profile: 
     return {"name": head.name, "path": path, "head": head, "val": val_m, "test": test_m, "per_source": per_source,
             "confusion": cm, "choices": table, "english_rows": n_en, "text_weight": 1 - w,
             "embed_s": embed_s, "fit_s": fit_s}
+
+
+# --------------------------------------------------------------------------- what the notebook reports
+def data_metrics(d: TextData) -> dict[str, Any]:
+    """``data.*``: the cleaning's row counts, the rows used, and the class counts of each official split."""
+    m: dict[str, Any] = {f"data.rows.{k}": v for k, v in d.counts.items()}
+    m.update({"data.used.train": len(d.train), "data.used.val": len(d.val), "data.used.test": len(d.test),
+              "data.report_rows": 18098})
+    for split in ("train", "dev", "test"):
+        for lab in LABELS7:
+            m[f"data.class.{split}.{lab}"] = sum(1 for r in d.full[split] if r.label == lab)
+    return m
+
+
+def label_distribution_figure(d: TextData):
+    """Class counts of the official splits after mapping to the 7 classes."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=False)
+    for ax, split in zip(axes, ("train", "dev", "test")):
+        c = [sum(1 for r in d.full[split] if r.label == lab) for lab in LABELS7]
+        ax.bar(LABELS7, c, color="#4477aa")
+        ax.set_title(f"{split}: {sum(c):,} single-label rows")
+        ax.tick_params(axis="x", rotation=45)
+        for i, v in enumerate(c):
+            ax.text(i, v, f"{v}", ha="center", va="bottom", fontsize=7)
+    fig.suptitle("GoEmotions mapped to the 7 classes (official splits)")
+    fig.tight_layout()
+    return fig
+
+
+def english_metrics(en: Mapping[str, Any]) -> dict[str, Any]:
+    """``english.*``: the English head's validation and test metrics, and dev macro-F1 before the offsets."""
+    return {**{f"english.{k}": v for k, v in {**en["val"], **en["test"]}.items()},
+            "english.val_before_offsets.f1_macro": en["val_before_offsets"]["val_before_offsets.f1_macro"]}
+
+
+def stage_metrics(stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``stage.<name>.*`` of the fine-tuned stages, and stage 2's recall gain over stage 1 on Sad and Fear
+    (percentage points) when both ran."""
+    m: dict[str, Any] = {}
+    for s in stages:
+        for k, v in {**s["val"], **s["test"]}.items():
+            m[f"stage.{s['name']}.{k}"] = v
+        m[f"stage.{s['name']}.wall_time_s"] = s["wall_time_s"]
+    by = {s["name"].split("_")[0]: s for s in stages}
+    if "stage1" in by and "stage2" in by:
+        for c in ("Sad", "Fear"):
+            m[f"recall_gain.stage2_vs_stage1.{c}"] = 100 * (by["stage2"]["test"][f"test.recall.{c}"]
+                                                            - by["stage1"]["test"][f"test.recall.{c}"])
+    return m
+
+
+def zh_source_counts(z) -> tuple[list[str], list[dict[str, Any]]]:
+    """The Chinese sources of the test split, and one row per source with its class counts (all splits)."""
+    from collections import Counter
+
+    cnt = Counter((r.source, r.label) for r in z.train + z.val + z.test)
+    srcs = sorted({r.source for r in z.test})
+    return srcs, [{"source": s, **{lab: cnt.get((s, lab), 0) for lab in LABELS7}} for s in srcs]
+
+
+def zh_source_rows(per_source: Mapping[str, Any], srcs: Sequence[str]) -> list[dict[str, Any]]:
+    return [{"source": s, "n": per_source[f"zh.test.{s}.n"], "accuracy": per_source[f"zh.test.{s}.accuracy"],
+             "macro F1": per_source[f"zh.test.{s}.f1_macro"],
+             **{f"recall {lab}": per_source.get(f"zh.test.{s}.recall.{lab}") for lab in LABELS7}} for s in srcs]
+
+
+def stage_table_rows(reference_runs: Sequence[Mapping[str, Any]], stages: Sequence[Mapping[str, Any]],
+                     en: Mapping[str, Any], nade_m: Mapping[str, float], encoder: str) -> list[dict[str, Any]]:
+    """Report 3.2.4's stage table beside this run's stages, the embedding head and the zero-shot comparator."""
+    rows = []
+    for r in reference_runs:
+        st = f"stage{r['stage']}" if r["stage"] != "zero_shot" else "zero_shot"
+        ours = next((s for s in stages if s["name"].startswith(st + "_")), None)
+        rows.append({"stage": str(r["stage"]), "model": r["model"], "lr/decay": f"{r.get('lr', '-')}/{r.get('weight_decay', '-')}",
+                     "report acc": r["accuracy"], "report F1w": r["f1_weighted"], "report time": r.get("train_time", "-"),
+                     "ours acc": ours["test"]["test.accuracy"] if ours else None,
+                     "ours F1w": ours["test"]["test.f1_weighted"] if ours else None,
+                     "ours time": f"{ours['wall_time_s']:.0f} s" if ours else "not run on this profile"})
+    card = en["head"].card
+    rows.append({"stage": en["name"], "model": f"{encoder} embeddings + {card['head']}"
+                 + (f" x {card['text_scorer']}" if card.get("text_scorer") else ""),
+                 "lr/decay": "-", "report acc": None, "report F1w": None, "report time": "-",
+                 "ours acc": en["test"]["test.accuracy"], "ours F1w": en["test"]["test.f1_weighted"],
+                 "ours time": f"{en['fit_s']:.0f} s fit (+ cached embeddings)"})
+    rows.append({"stage": "zero-shot (ours: nade)", "model": "nade 0.3.1 (Plutchik 8)", "lr/decay": "-",
+                 "report acc": None, "report F1w": None, "report time": "-",
+                 "ours acc": nade_m["zero_shot.nade.test.accuracy"], "ours F1w": nade_m["zero_shot.nade.test.f1_weighted"],
+                 "ours time": "N/A"})
+    return rows
+
+
+def asr_eval(root: Path, a: Mapping[str, Any], seed: int = 42) -> tuple[dict[str, float], list[dict], list[dict]]:
+    """English WER on RAVDESS (the default model and each of ``a["compare"]``), how many transcripts miss
+    the statement's last word, and Chinese CER: ``(metrics, english rows, chinese rows)``."""
+    m, rows = ravdess_wer(root, a.get("n_clips"), seed=seed, model=a.get("model"))
+    m["asr.clips_last_word_missing"] = float(sum(1 for r in rows if not r["hypothesis"].lower().rstrip(" .!-").endswith("door")))
+    for other in a.get("compare", []):
+        m.update(ravdess_wer(root, a.get("n_clips"), seed=seed, model=other, prefix=f"asr_{other.replace('.', '_')}")[0])
+    zh_m, zh_rows = zh_speech_cer(a.get("n_zh_clips"), model=a.get("model"))
+    m.update(zh_m)
+    return m, rows, zh_rows
+
+
+API_SAMPLES = ["I can't believe you did this for me, thank you so much!", "", "   ",
+               "😂😂😂", "我今天特别难过。", "今天的meeting让我很angry", "Je suis très en colère contre toi.", "x " * 5000,
+               b"caf\xe9 is closed"]
+
+
+def api_rows(preds) -> list[dict[str, Any]]:
+    """One row per ``emokit.text.predict`` answer: input (cut at 36 characters), status, label, route,
+    language, model and the detail or warning."""
+    return [{"input": (p.input[:36] + "…") if len(p.input) > 36 else p.input, "status": p.status, "label": p.label,
+             "route": p.extra.get("route"), "language": p.extra.get("language"), "model": p.extra.get("model"),
+             "note": (p.detail or p.extra.get("warning", ""))[:70]} for p in preds]
+
+
+def latency(predict, sets: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Median and p90 milliseconds of one-sentence ``predict`` calls per language (after one warm-up call)."""
+    lm: dict[str, float] = {}
+    for name, sents in sets.items():
+        predict(list(sents[:1]))
+        lat = []
+        for s in sents:
+            t = time.perf_counter()
+            predict([s])
+            lat.append(time.perf_counter() - t)
+        lm[f"latency.{name}.single_ms.median"] = 1000 * float(np.median(lat))
+        lm[f"latency.{name}.single_ms.p90"] = 1000 * float(np.percentile(lat, 90))
+    lm["latency.single_ms.median"] = lm["latency.en.single_ms.median"]
+    return lm
+
+
+SUMMARY_KEYS = ("test.accuracy", "test.f1_weighted", "test.f1_macro", "ekman.test.f1_macro",
+                "zero_shot.nade.test.accuracy", "zh.test.f1_macro", "zh.test.accuracy",
+                "asr.wer", "asr_tiny_en.wer", "asr_zh.cer", "asr_zh.cer_forced_zh", "plain_en.accuracy",
+                "latency.en.single_ms.median", "latency.zh.single_ms.median", "time.total_s", "time.kernel_cpu_s")
+
+
+def timing_metrics(timings: Mapping[str, float], cache_root: Path) -> dict[str, float]:
+    """``time.*``: the notebook's step timings, this kernel's CPU seconds (on a shared machine wall time
+    depends on the other jobs, CPU time less so), the load average, and the embedding stage's seconds."""
+    import json
+    import os
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    t = {**timings, "kernel_cpu_s": ru.ru_utime + ru.ru_stime}
+    m = {f"time.{k}": round(v, 1) for k, v in t.items()}
+    m["time.load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    manifest = Path(cache_root) / "manifest.json"
+    if manifest.exists():
+        for enc_name, info in json.loads(manifest.read_text()).get("encoders", {}).items():
+            if info.get("seconds") is not None:
+                m[f"time.embeddings.{enc_name}_s"] = info["seconds"]
+    return m
+
+
+def ekman_all(ek: EkmanData, stages: Sequence[Mapping[str, Any]], p: Mapping[str, Any], cache_root: Path | None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The GoEmotions Ekman task: the head on cached embeddings (``english.*`` metrics, and the plain
+    result), then a probe on each fine-tuned stage's embeddings (``stage.<name>.*``)."""
+    seed, C = int(p["seed"]), float(p["ekman"]["C"])
+    ekm = ekman_from_embeddings(ek, p["embeddings"]["english_encoder"], cache_root, seed=seed, C=C, head=p.get("ekman_head"))
+    m = {f"english.{k}": v for k, v in ekm.items()}
+    print({k: round(v, 4) if isinstance(v, float) else v for k, v in ekm.items()})
+    for s in stages:
+        r = ekman_probe(s["path"], ek, s.get("ekman_test_emb"), seed=seed, C=C)
+        m.update({f"stage.{s['name']}.{k}": v for k, v in r.items()})
+        print(s["name"], {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()})
+    return ekm, m
+
+
+def choose_default(en: Mapping[str, Any], stages: Sequence[Mapping[str, Any]], multilingual: str,
+                   p: Mapping[str, Any], models_dir: Path) -> tuple[dict, Mapping[str, Any]]:
+    """``models/best.json`` among the English head and the fine-tuned stages, by ``select_by`` on
+    validation; returns it and the chosen candidate (its ``test`` metrics and ``confusion``)."""
+    cands = [{"name": en["name"], "path": en["path"], "val": en["val"]}]
+    cands += [{"name": s["name"], "path": s["path"], "val": s["val"]} for s in stages]
+    best = select_best(cands, models_dir, key=p["select_by"], multilingual=multilingual, routing=p.get("routing"))
+    chosen = next((s for s in stages if s["name"] == Path(best["path"]).name), None)
+    return best, chosen or en
+
+
+def zero_shot(test: Sequence[Record], zs: Mapping[str, Any]) -> tuple[dict[str, float], np.ndarray]:
+    """The nade comparator (no Neutral) at two Neutral thresholds: metrics, and the confusion at the first."""
+    m, cm = zero_shot_nade(test, float(zs["nade_neutral_threshold"]))
+    m.update(zero_shot_nade(test, float(zs["nade_neutral_threshold_alt"]), prefix="zero_shot.nade_thr")[0])
+    return m, cm
+
+
+def zero_shot_hf(test: Sequence[Record], model: str) -> dict[str, float]:
+    """A Hugging Face zero-shot model (the full profile's ``zero_shot.hf_model``) on the test rows."""
+    from ..text.comparator import hf_predict
+
+    return metric_stats([r.label for r in test], hf_predict([r.input for r in test], model), "zero_shot.hf.test")

@@ -168,17 +168,9 @@ class MultilingualHead:
 
     def fit_text(self, text: str) -> tuple[str, dict[str, Any]]:
         """(the part of ``text`` that is embedded, {windows, tokens, truncated, chars_used})."""
-        budget = self.max_windows * self.window_tokens
-        head = text[: budget * 6]  # no token is longer than 6 characters: bounds the tokenizer's work
-        n = self.token_count(head)
-        if len(head) == len(text) and n - 2 <= budget:
-            return text, {"windows": max(1, -(-(n - 2) // self.window_tokens)), "tokens": n, "truncated": False,
-                          "chars_used": len(text)}
-        cut = len(head)
-        while cut > 1 and n - 2 > budget:
-            cut = max(1, int(cut * budget / max(n - 2, 1) * 0.98))
-            n = self.token_count(head[:cut])
-        return head[:cut], {"windows": self.max_windows, "tokens": n, "truncated": True, "chars_used": cut}
+        from .embeddings import fit_windows
+
+        return fit_windows(text, self.token_count, self.max_windows, self.window_tokens)
 
     def only_unknown_tokens(self, text: str) -> bool:
         return False

