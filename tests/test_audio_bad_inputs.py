@@ -27,9 +27,9 @@ def tiny_model(tmp_artifacts):
     folder = tmp_artifacts / "03_audio" / "models" / "best"
     save_crnn(folder, build_model("v3", **V3), {"arch": "v3", "arch_params": V3,
                                                 "logmel": feat.LogMelConfig().to_dict(), "silence_db": -50.0})
-    audio._CACHE.clear()
+    audio.clear_cache()
     yield folder
-    audio._CACHE.clear()
+    audio.clear_cache()
 
 
 def _clips():

@@ -38,9 +38,9 @@ def default_model(tmp_artifacts):
     for name in ("best", "v3"):
         save_crnn(folder / name, build_model("v3", **V3), {"arch": "v3", "arch_params": V3,
                                                            "logmel": feat.LogMelConfig().to_dict(), "silence_db": -50.0})
-    audio._CACHE.clear()
+    audio.clear_cache()
     yield folder / "best"
-    audio._CACHE.clear()
+    audio.clear_cache()
 
 
 def write_webm(path: Path, a: np.ndarray, sr: int = 48000):
@@ -114,7 +114,7 @@ def test_embed_is_256d_v3_bilstm(default_model, clips):
 
 
 def test_missing_default_model_says_how_to_build_it(tmp_artifacts):
-    audio._CACHE.clear()
+    audio.clear_cache()
     with pytest.raises(FileNotFoundError, match="dvc repro 03_audio"):
         audio.load_model(None)
 

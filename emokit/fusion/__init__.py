@@ -10,32 +10,14 @@ Imports are lazy: ``import emokit.fusion`` loads neither torch nor a modality mo
 """
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
 
-__all__ = ["analyze", "fuse", "grid_search", "FusionError"]
-
-
-def analyze(face: Any = None, audio: Any = None, text: str | None = None, weights=None, **kw):
-    from .perception import analyze as _f
-
-    return _f(face=face, audio=audio, text=text, weights=weights, **kw)
-
-
-def fuse(probs, weights, temperatures=None):
-    from .late import fuse as _f
-
-    return _f(probs, weights, temperatures)
-
-
-def grid_search(probs, labels, step: float = 0.02, metric: str = "f1_weighted", **kw):
-    from .late import grid_search as _f
-
-    return _f(probs, labels, step=step, metric=metric, **kw)
+# name -> the module that defines it, imported on first use
+_LAZY = {"analyze": ".perception", "fuse": ".late", "grid_search": ".late", "FusionError": ".late"}
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str):
-    if name == "FusionError":
-        from .late import FusionError
-
-        return FusionError
-    raise AttributeError(name)
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

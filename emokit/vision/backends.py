@@ -30,6 +30,7 @@ import numpy as np
 
 from ..artifacts import read_card, write_card
 from ..labels import LABELS7
+from .errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,6 @@ FER_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # column j of the canonical vector comes from column _FER_TO_CANON[j] of a fer/DeepFace vector
 _FER_TO_CANON = [FER_NAMES.index(lbl.lower()) for lbl in LABELS7]
 
-
-class BackendUnavailable(RuntimeError):
-    """A backend whose model files are missing; the message says exactly which file and where."""
 
 
 def canonical_name(name: str) -> str:

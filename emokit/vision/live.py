@@ -18,6 +18,7 @@ import numpy as np
 
 from ..labels import LABELS7
 from ..types import Prediction
+from .api import _resolve
 from .faces import crop, detect_boxes, to_gray
 
 
@@ -25,8 +26,6 @@ class LiveAnalyzer:
     def __init__(self, backend=None, detect_every: int = 5, max_side: int = 240, min_face_frac: float = 0.15,
                  smooth: float = 0.6,
                  min_score: float = 0.5, track_scale: int = 4, name: str = "<camera>"):
-        from . import _resolve
-
         self.backend = _resolve(None, backend)
         self.detect_every = max(1, int(detect_every))
         self.max_side = max_side

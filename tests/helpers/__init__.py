@@ -1,0 +1,1 @@
+"""Test-only helpers (never imported by ``emokit``): import them as ``tests.helpers.<module>``."""
