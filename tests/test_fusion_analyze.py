@@ -145,3 +145,44 @@ def test_analyze_with_the_real_default_models(shared_data):
     for m, p in d["modalities"].items():
         assert (p["status"] == "ok") == (m not in d["missing"])
     assert d["latency_ms"]["total"] > 0
+
+
+def test_hear_is_the_one_speech_to_text_call_and_never_raises(fake):
+    h = an.hear("a.wav")                                   # default engine: emokit.text.transcribe
+    assert h == an.Heard("I am so glad", None, None, h.ms) and fake.count(("asr", "a.wav")) == 1
+    assert an.hear("silent.wav").text is None              # no words: None, not ""
+    assert an.hear("x", lambda a: {"text": "  hi ", "language": "en"}) == an.Heard("hi", None, "en", pytest.approx(0, abs=1e3))
+    assert an.hear("x", lambda a: ["first", "second"]).text == "first"
+    boom = an.hear("x", lambda a: (_ for _ in ()).throw(FileNotFoundError("x.webm: file not found\nmore")))
+    assert boom.text is None and boom.error == "FileNotFoundError: x.webm: file not found"
+
+
+def test_analyze_reports_speech_to_text_failure_and_silence(fake, monkeypatch):
+    import emokit
+
+    d = an.analyze(audio="silent.wav", face="f.jpg", weights=W).to_dict()
+    assert d["missing"]["text"] == "empty_text: no words recognised in the recording" and d["transcript"] is None
+
+    def broken(path, **kw):
+        raise RuntimeError("whisper weights missing")
+
+    monkeypatch.setattr(emokit.text, "transcribe", broken)
+    d = an.analyze(audio="a.wav", weights=W).to_dict()
+    assert d["missing"]["text"] == "speech-to-text failed: RuntimeError: whisper weights missing"
+
+
+def test_chat_turn_transcribes_its_recording_once(fake):
+    """The session hears the recording (one call), screens and shows the words, and fusion analyses
+    those words without transcribing the recording again."""
+    from emokit.chat.session import ChatSession, default_analyze
+
+    heard = []
+    s = ChatSession(analyze=default_analyze, transcribe=lambda a: heard.append(a) or "I am so glad", use_llm=False)
+    t = s.turn(audio="a.wav", face="f.jpg")
+    assert heard == ["a.wav"] and ("asr", "a.wav") not in fake
+    assert ("text", ["I am so glad"]) in fake and t.transcript == "I am so glad"
+    assert t.perception["transcript"] == "I am so glad"
+    s2 = ChatSession(analyze=default_analyze, transcribe=lambda a: "", use_llm=False)
+    t2 = s2.turn(audio="a.wav", face="f.jpg")
+    assert t2.transcript is None and "no speech recognised in the recording" in t2.notes
+    assert not any(c[0] == "asr" for c in fake) and "text" in t2.perception["missing"]

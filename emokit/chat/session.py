@@ -18,6 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..fusion.perception import Heard, hear
 from . import offline, prompts, safety
 from .llm import LLMError, LLMService
 from .redact import redact, redact_obj
@@ -66,25 +67,22 @@ class Turn:
 
 
 def default_analyze(face: str | None = None, audio: str | None = None, text: str | None = None) -> Any:
-    """``emokit.fusion.analyze`` (imported lazily: the chat works before fusion is trained)."""
+    """``emokit.fusion.analyze`` (imported lazily: the chat works before fusion is trained) on the turn's
+    words: the session has already heard the recording (:func:`emokit.fusion.perception.hear`, once per
+    turn), so fusion does not transcribe it again."""
     from .. import fusion
 
-    return fusion.analyze(face=face, audio=audio, text=text)
+    return fusion.analyze(face=face, audio=audio, text=text, transcribe=False)
 
 
-def default_transcribe(audio: str) -> str | None:
-    """``emokit.text.transcribe`` (the text chapter's speech-to-text), imported lazily."""
+def default_transcribe(audio: str) -> Any:
+    """``emokit.text.transcribe`` (the text chapter's speech-to-text, a ``Transcript``), imported lazily."""
     from .. import text
 
     fn = getattr(text, "transcribe", None)
     if fn is None:
         raise RuntimeError("emokit.text.transcribe is not available yet")
-    out = fn(audio)
-    if isinstance(out, (list, tuple)):
-        out = out[0] if out else None
-    if isinstance(out, dict):
-        out = out.get("text") or out.get("transcript")
-    return getattr(out, "text", out)
+    return fn(audio)
 
 
 def empty_perception(detail: str) -> dict[str, Any]:
@@ -184,17 +182,17 @@ class ChatSession:
         notes: list[str] = []
         typed = (text or "").strip()
 
-        # 1. speech-to-text
-        transcript: str | None = None
+        # 1. speech-to-text: the turn's one call (perception below gets the words, not the recording to hear again)
+        heard: Heard | None = None
         t0 = time.perf_counter()
         if audio and self.transcribe is not None:
             stage("transcribe", None)
-            try:
-                transcript = (self.transcribe(audio) or "").strip() or None
-                if transcript is None:
-                    notes.append("no speech recognised in the recording")
-            except Exception as exc:  # noqa: BLE001 - a turn always completes
-                notes.append(f"speech-to-text unavailable: {_brief(exc)}")
+            heard = hear(audio, self.transcribe)
+            if heard.error:
+                notes.append(f"speech-to-text unavailable: {heard.error}")
+            elif heard.text is None:
+                notes.append("no speech recognised in the recording")
+        transcript = heard.text if heard else None
         timings["transcribe_s"] = time.perf_counter() - t0
         stage("transcript", transcript)
         user_text = " ".join(x for x in (typed, transcript or "") if x).strip()
@@ -212,9 +210,7 @@ class ChatSession:
             perception = empty_perception("perception disabled")
             notes.append("perception disabled")
         else:
-            # "" (not None) once we have transcribed: fusion would otherwise transcribe the recording again
-            text_arg = user_text if (user_text or (audio and self.transcribe is not None)) else None
-            perception = self._perceive(face, audio, text_arg, notes)
+            perception = self._perceive(face, audio, user_text or None, notes)
         if transcript and not perception.get("transcript"):
             perception["transcript"] = transcript
         timings["analyze_s"] = time.perf_counter() - t0

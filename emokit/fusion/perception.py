@@ -2,7 +2,7 @@
 
 ``analyze(face=None, audio=None, text=None, weights=None)`` calls the modality packages through
 their contracts (``emokit.vision.predict``, ``emokit.audio.predict``, ``emokit.text.predict`` and,
-when no text is typed but a recording is given, ``emokit.text.transcribe``), fuses the available
+when no text is typed but a recording is given, speech-to-text through :func:`hear`), fuses the available
 probabilities with :func:`emokit.fusion.late.fuse` (missing modalities renormalise the weights) and
 reports what was missing and why, and how long each part took. Every modality missing is a
 :class:`~emokit.fusion.late.FusionError` naming each reason.
@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -47,6 +47,41 @@ def load_weights(path: str | Path | None = None) -> tuple[dict[str, float], dict
         raise FileNotFoundError(f"{p}: fusion weights file not found")
     return dict(REPORT_WEIGHTS), {}, ("report section 4 weights (MELD test); no "
                                       f"{p} yet: run `dvc repro 04_late_fusion`")
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What speech-to-text made of one turn's recording: the result of the turn's one call (:func:`hear`)."""
+
+    text: str | None             # the words; None when none were recognised, or when speech-to-text failed
+    error: str | None = None     # why speech-to-text failed ("<ExceptionType>: <first line>"), else None
+    language: str | None = None
+    ms: float = 0.0
+
+
+def hear(audio: Any, transcribe: Callable[[Any], Any] | None = None) -> Heard:
+    """The one place a turn's recording goes through speech-to-text. ``transcribe`` is the engine
+    (default :func:`emokit.text.transcribe`); its answer may be a ``Transcript``, a string, a dict with
+    ``text``, or a list of those (the first counts). Never raises: a failure is ``Heard.error``."""
+    t0 = time.perf_counter()
+    try:
+        if transcribe is None:
+            from .. import text as text_mod
+
+            transcribe = text_mod.transcribe
+        out = transcribe(audio)
+    except Exception as exc:  # noqa: BLE001 - the turn goes on without words; the caller says why
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        return Heard(None, f"{type(exc).__name__}: {msg[:160]}" if msg else type(exc).__name__,
+                     ms=(time.perf_counter() - t0) * 1000)
+    if isinstance(out, (list, tuple)):
+        out = out[0] if out else None
+    if isinstance(out, dict):
+        words, language = out.get("text") or out.get("transcript"), out.get("language")
+    else:
+        words, language = getattr(out, "text", out), getattr(out, "language", None)
+    words = str(words).strip() if words is not None else ""
+    return Heard(words or None, None, language, (time.perf_counter() - t0) * 1000)
 
 
 @dataclass
@@ -107,7 +142,9 @@ def analyze(face: Any = None, audio: Any = None, text: str | None = None,
             weights: Mapping[str, float] | None = None, transcribe: bool = True,
             temperatures: Mapping[str, float] | None = None) -> AnalysisResult:
     """Perceive one turn. ``face``: image/video path or RGB array; ``audio``: recording path;
-    ``text``: typed text (None: the recording's transcript when ``transcribe``).
+    ``text``: the turn's words (None: the recording's, through :func:`hear`, when ``transcribe``; a
+    caller that has already heard the recording, as the chat does, passes its words and
+    ``transcribe=False``).
 
     A modality that is not given, or whose model answers ``no_face`` / ``no_speech`` /
     ``empty_text`` / ``error``, is missing: its weight is shared among the others. Raises
@@ -135,17 +172,15 @@ def analyze(face: Any = None, audio: Any = None, text: str | None = None,
 
         p, latency["audio"] = _timed(audio_mod.predict, [audio])
         preds["audio"] = _one(p, str(audio), "audio")
-        transcript = preds["audio"].extra.get("transcript")
-    if text is None and audio is not None and transcribe and not transcript:
-        from .. import text as text_mod
-
-        try:
-            tr, latency["asr"] = _timed(text_mod.transcribe, audio)
-            transcript = getattr(tr, "text", tr if isinstance(tr, str) else None)
-        except Exception as exc:  # noqa: BLE001 - ASR failure leaves the text modality missing
-            missing["text"] = f"speech-to-text failed: {type(exc).__name__}: {exc}"
-    text_in = text if text is not None else transcript
-    if text_in is not None and "text" not in missing:
+    heard: Heard | None = None
+    if text is None and audio is not None and transcribe:
+        heard = hear(audio)
+        latency["asr"] = heard.ms
+        transcript = heard.text
+        if heard.error:
+            missing["text"] = f"speech-to-text failed: {heard.error}"
+    if "text" not in missing and (text is not None or heard is not None):
+        text_in = text if text is not None else (heard.text or "")
         if not str(text_in).strip():
             what = "typed text is empty" if text is not None else "no words recognised in the recording"
             preds["text"] = Prediction.failed(str(text_in), "empty_text", what)
@@ -160,7 +195,8 @@ def analyze(face: Any = None, audio: Any = None, text: str | None = None,
             continue
         if m not in preds:
             missing[m] = {"vision": "no face image given", "audio": "no recording given",
-                          "text": "no text given and no recording to transcribe"}[m]
+                          "text": "no text given and no recording to transcribe" if transcribe or audio is None
+                          else "no words typed or heard in the recording"}[m]
         elif not preds[m].ok:
             missing[m] = f"{preds[m].status}: {preds[m].detail}"
     available = {m: np.asarray(preds[m].probabilities) for m in MODALITIES if m not in missing}
