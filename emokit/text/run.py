@@ -6,7 +6,7 @@
 
 Reads ``params/02_text.yaml`` like the notebook (``stages``: the full profile's three report stages), the
 official GoEmotions splits under the data root, and trains each named stage (default: all) with
-:func:`emokit.text.train.train`, which keeps the stage's effective batch over the processes and lets only
+:func:`emokit.text.finetune.train`, which keeps the stage's effective batch over the processes and lets only
 the main process write ``<out>/models/<stage>/`` (model, tokenizer, history, model card) and print the
 result line. The notebook (``dvc repro 02_text``) runs the whole chapter in one process; this entry
 point is for long full-profile runs on several GPUs or machines.
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         print(f"unknown stage {unknown[0]!r}; known: {', '.join(stages)}", file=sys.stderr)
         return 2
     from .data import prepare_data
-    from .train import train
+    from .finetune import train
 
     d = prepare_data(data_root(params.get("data_root")), params)
     out = Path(args.out) if args.out else artifacts_dir("02_text")
