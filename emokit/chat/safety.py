@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 # English patterns (case-insensitive). Each is a phrase that signals risk on its own.
 _EN = [
     r"\bsuicid(?:e|al)\b(?!\s+squad)",
-    r"\bkill(?:ing)?\s+my\s*self\b", r"\bkms\b",
+    r"\bkil+(?:ing)?\s+my\s*self\b", r"\bkms\b",
+    # slang and misspellings the training posts lack (risk_text SOURCE.md): unalive, sewerslide, suicde
+    r"\bunaliv(?:e|ing)\s+my\s*self\b", r"\bsewer\s*slide\b",
+    r"\bsu[iy]?[cs]i?d(?:e|al)\b(?!\s+squad)",
     r"\bend(?:ing)?\s+(?:my|it)\s+(?:life|all)\b", r"\bend\s+it\s+all\b", r"\btake\s+my\s+(?:own\s+)?life\b",
     r"\b(?:want|wanna|going|plan(?:ning)?|ready)\s+to\s+die\b(?!\s+(?:of|from|laughing|for)\b)", r"\bwish\s+i\s+(?:was|were)\s+dead\b",
     r"\bwish\s+i\s+(?:had\s+never\s+been\s+born|could\s+disappear\s+forever)\b",
@@ -38,6 +41,8 @@ _ZH = [
     r"(?:没有我|我不在了?)(?:大家|他们|世界)?(?:会|就)?更好", r"离开这个世界", r"消失在这个世界",
     r"吞(?:了)?(?:安眠药|药)", r"吃(?:一整?瓶|很多)安眠药", r"遗书", r"不想(?:再)?醒来", r"伤害自己",
     r"想去死", r"死了算了", r"活够了", r"从.{0,6}(?:楼|桥|天台)上?跳下去",
+    # internet slang for 自杀 / 想死 (紫砂 is also teapot clay: 紫砂壶 and the like are left alone)
+    r"紫砂(?!壶|锅|杯|茶|陶|泥|煲|器|盆|碗)", r"自鲨", r"想鼠",
 ]
 _PATTERNS = [re.compile(p, re.IGNORECASE) for p in _EN] + [re.compile(p) for p in _ZH]
 
