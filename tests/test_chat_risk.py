@@ -264,7 +264,7 @@ def test_feature_selection_reads_no_test_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(risk, "fit", lambda t, y, c: seen.append(len(t)) or real(t, y, c))
     rows = risk.select({"risk": _cfg()}, root, CASES)
     assert [r["variant"] for r in rows] == list(risk.VARIANTS)
-    assert all(0 <= r["mean_false_alarm"] <= 1 for r in rows)
+    assert all(0 <= r["mean_error"] <= 1 for r in rows)
     n_train = (risk.load_corpora(root, _cfg()).split == "train").sum()
     assert max(seen) == n_train                           # fitted on train only, scored on val and cases
 
@@ -288,3 +288,41 @@ def test_a_flagged_llm_reply_that_echoes_a_method_or_switches_language_is_replac
     s = ChatSession(llm=PillsLLM(), analyze=None, transcribe=None, risk=sc)
     t = s.turn(text="i keep thinking about how many pills i have left")
     assert t.source == "llm" and "pills" not in t.reply and safety.has_resources(t.reply) and t.notes
+
+
+# ------------------------------------------------------------------------------- slang and negatives
+@pytest.mark.parametrize("msg,plain", [
+    ("thinking about unaliving myself", "kill myself"), ("gonna sewerslide fr", "suicide"),
+    ("thinkin about suicde again", "suicide"), ("sucidal again", "suicidal"), ("i wanna kil myself", "kill myself"),
+    ("我想紫砂", "自杀"), ("自鲨算了", "自杀"), ("真的想鼠", "想死"), ("我想zs", "自杀"),
+])
+def test_slang_and_misspellings_reach_the_model_as_the_plain_word(msg, plain):
+    assert plain in risk.normalize(msg)
+
+
+@pytest.mark.parametrize("msg", ["买了个紫砂壶泡茶", "紫砂锅炖汤最香", "the side of the road", "I succeeded", "besides that",
+                                 "suicide squad was a fun film"])
+def test_slang_mapping_leaves_everyday_words_alone(msg):
+    assert "自杀" not in risk.normalize(msg) or "自杀" in msg
+    if "squad" not in msg:
+        assert "suicid" not in risk.normalize(msg)
+    assert not safety.check(msg).triggered
+
+
+@pytest.mark.parametrize("msg", ["honestly thinking about unaliving myself", "gonna sewer slide", "i wanna kil myself",
+                                 "thinking about suicde", "我想紫砂", "自鲨算了", "好想鼠啊"])
+def test_keyword_screen_knows_the_slang(msg):
+    assert safety.check(msg).triggered
+
+
+def test_sos4k_negatives_can_be_left_out_of_training_only(tmp_path):
+    root = _fake_root(tmp_path / "data")
+    df = risk.load_corpora(root, _cfg())
+    kept = risk.training_rows(df, _cfg())
+    dropped = risk.training_rows(df, _cfg(sos4k_train_negatives=False))
+    sos_neg = (kept.source == "sos4k_zh") & (kept.y == 0)
+    assert sos_neg.sum() > 0
+    assert not ((dropped.source == "sos4k_zh") & (dropped.y == 0)).any()
+    assert len(dropped) == len(kept) - int(sos_neg.sum())
+    assert set(dropped.split) == {"train"}
+    assert ((df.split == "test") & (df.source == "sos4k_zh") & (df.y == 0)).any()   # still reported

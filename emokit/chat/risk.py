@@ -12,7 +12,10 @@ risk, 0-3 (distress without a wish to die) is not; the Twitter set's ``intention
 users labelled Ideation / Behavior / Attempt are at risk, Supportive are not, Indicator users are
 left out (risk indicators without ideation: neither a clear positive nor a clear negative), and each
 of a user's posts takes the user's label (noisy, per-user labels). Everyday negatives that the
-keyword screen flags are dropped (hyperbole and real risk cannot be told apart there).
+keyword screen flags are dropped (hyperbole and real risk cannot be told apart there). SOS-4K's 0-3
+rows are not fitted as negatives (``sos4k_train_negatives: false``, see :func:`training_rows`): they
+are distress posts, many saying in words that the writer wants to die. Slang and misspellings the
+posts lack (unalive, 紫砂, 自鲨, 想鼠, suicde) are mapped to the plain word first (:data:`_SLANG`).
 
 Splits (seeded, ``params/06_empathic_chat.yaml: common.risk``): SOS-4K keeps its own
 train/val/test; the Twitter set is de-duplicated by normalised text (texts with conflicting labels
@@ -652,7 +655,16 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
                              f"check_in = the highest model threshold at which keyword-OR-model reaches recall >= {target} "
                              "(every message at or above it gets the resources); crisis = the lowest model threshold "
                              f"whose false-alarm rate is <= {max_fa} (the full crisis reply). The validation cases chose "
-                             "the features among six variants and are reported; the test split is scored once, after"),
+                             f"the features among {len(VARIANTS)} variants (with the validation everyday messages) and are "
+                             "reported; the test split is scored once, after"),
+        "text_handling": ("lowercase, punctuation spaced out, slang and misspellings mapped to the plain word "
+                          "(unalive, sewerslide, suicde, kil myself, 紫砂/自鲨/zs -> 自杀, 想鼠 -> 想死; 紫砂壶 and the "
+                          "like left alone), everyday idioms that mention dying masked, cut at max_chars"),
+        "training_rows": ("the train split; SOS-4K 0-3 (distress without a graded wish to die) "
+                          + ("fitted as negatives" if cfg.get("sos4k_train_negatives", True) else
+                             "NOT fitted as negatives (many say they want to die in words; the chat should check in "
+                             "on them), so the Chinese negatives are the everyday posts; they stay in val/test as "
+                             "their own row")),
         "session_decay": float(cfg.get("session_decay", 0.6)),
         "rows": {f"{r.source}/{r.split}": {"n": int(r["size"]), "at_risk": int(r["sum"])} for _, r in counts.iterrows()},
         "validation_cases": {"file": str(validation_cases.name) if validation_cases else None, "n": len(cases)},
@@ -690,8 +702,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def select(params: Mapping[str, Any], data_root: Path, cases_path: Path) -> list[dict[str, Any]]:
     """The feature choice, on validation only: each of :data:`VARIANTS` is fitted on train; per
     language its check-in threshold is set on the validation split (recall target), and the row
-    reports the false alarm there and on the validation cases. The variant with the lowest mean of
-    those false alarms is the one in params. The test split is not read."""
+    reports the false alarm there (distress posts for Chinese), on the validation everyday messages
+    and on the validation cases, and the cases' recall. The variant with the lowest mean error
+    (everyday false alarm, cases false alarm and cases miss rate, both languages) is the one in
+    params: the chat's question is ordinary messages and outsider phrasings, not how distress posts
+    are graded. The test split is not read."""
     base = dict(params["risk"])
     df = load_corpora(data_root, base)
     df = df[df.split != "test"]
@@ -716,15 +731,17 @@ def select(params: Mapping[str, Any], data_root: Path, cases_path: Path) -> list
             sv = m.score(va.text.tolist())
             t = recall_threshold(sv, va.y.values, float(base["target_recall"]), va.kw.values)
             fa_val = rates(va.kw.values | (sv >= t), va.y.values)["false_alarm"]
+            ev = df[(df.split == "val") & (df.lang == lang) & (df.source == "everyday")]
+            fa_ev = float(np.mean(ev.kw.values | (m.score(ev.text.tolist()) >= t))) if len(ev) else float("nan")
             sel = cl == lang
             sc = m.score([x for x, keep in zip(ct, sel) if keep])
             r = rates(ck[sel] | (sc >= t), cy[sel])
-            row.update({f"{lang}.threshold": t, f"{lang}.val_false_alarm": fa_val,
+            row.update({f"{lang}.threshold": t, f"{lang}.val_false_alarm": fa_val, f"{lang}.everyday_false_alarm": fa_ev,
                         f"{lang}.cases_recall": r["recall"], f"{lang}.cases_false_alarm": r["false_alarm"]})
-            fas += [fa_val, r["false_alarm"]]
-        row["mean_false_alarm"] = float(np.mean(fas))
+            fas += [x for x in (fa_ev, r["false_alarm"], 1 - r["recall"]) if x == x]
+        row["mean_error"] = float(np.mean(fas))
         rows.append(row)
-        log.info("variant %s: mean false alarm %.3f", name, row["mean_false_alarm"])
+        log.info("variant %s: mean error %.3f", name, row["mean_error"])
     return rows
 
 
@@ -753,10 +770,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.cmd == "select":
         rows = select(params, data_root(), Path(args.cases))
-        for r in sorted(rows, key=lambda r: r["mean_false_alarm"]):
-            print(f"{r['variant']:<32} mean FA {r['mean_false_alarm']:.3f} | " + " | ".join(
-                f"{lg}: t {r[lg + '.threshold']:.2f} val FA {r[lg + '.val_false_alarm']:.2f} cases R "
-                f"{r[lg + '.cases_recall']:.2f} FA {r[lg + '.cases_false_alarm']:.2f}" for lg in LANGS))
+        for r in sorted(rows, key=lambda r: r["mean_error"]):
+            print(f"{r['variant']:<38} mean error {r['mean_error']:.3f} | " + " | ".join(
+                f"{lg}: t {r[lg + '.threshold']:.2f} val FA {r[lg + '.val_false_alarm']:.2f} everyday FA "
+                f"{r[lg + '.everyday_false_alarm']:.3f} cases R {r[lg + '.cases_recall']:.2f} FA "
+                f"{r[lg + '.cases_false_alarm']:.2f}" for lg in LANGS))
         if args.out:
             from ..artifacts import write_json
 
@@ -784,10 +802,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ------------------------------------------------------------------------------------- chapter 06
-def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None) -> list[dict[str, Any]]:
+HELDOUT_V2 = "risk_heldout_v2.yaml"
+
+
+def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None,
+                  heldout_path: Path | None = None) -> list[dict[str, Any]]:
     """Recall and false alarms per language of the combined screen (one message at a time, no session
-    build-up) on the project's 69-row table and on the validation cases. Rows hold counts and rates
-    only (no message text)."""
+    build-up) on the project's 69-row table, the validation cases and, when present, the second
+    held-out set of outsider phrasings (``tests/data/risk_heldout_v2.yaml``: written by someone who
+    did not tune the detector, opened once after the detector and thresholds were frozen, never used
+    for any choice). Rows hold counts and rates only (no message text)."""
     from ..config import REPO_ROOT
     from ..testing import safety_cases
 
@@ -797,6 +821,10 @@ def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = No
         "69-row table": [(t, True) for t in safety_cases.MUST_TRIGGER] + [(t, False) for t in safety_cases.MUST_NOT_TRIGGER],
         "validation cases": [(c["text"], c["label"] == "risk") for c in cases],
     }
+    if heldout_path is None:
+        heldout_path = REPO_ROOT / "tests" / "data" / HELDOUT_V2
+    if heldout_path and Path(heldout_path).is_file():   # reported only: written after the detector was frozen
+        sets["held-out v2 (outsiders)"] = [(c["text"], c["label"] == "risk") for c in load_validation_cases(heldout_path)]
     rows = []
     for name, items in sets.items():
         levels = [(language(t), y, screen.assess(t, update=False)) for t, y in items]
@@ -840,7 +868,7 @@ def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any
                 metrics[f"risk.threshold.{lang}.{lvl}"] = screen.model.threshold(lang, lvl)
     df = pd.DataFrame(rows)
     key = {"69-row table": "table", "validation cases": "cases", "held-out test split": "test",
-           "held-out everyday messages": "everyday"}
+           "held-out everyday messages": "everyday", "held-out v2 (outsiders)": "v2"}
     for r in rows:
         for k in ("recall", "false_alarm"):
             if r[k] == r[k]:   # not NaN
