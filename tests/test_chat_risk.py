@@ -326,3 +326,20 @@ def test_sos4k_negatives_can_be_left_out_of_training_only(tmp_path):
     assert len(dropped) == len(kept) - int(sos_neg.sum())
     assert set(dropped.split) == {"train"}
     assert ((df.split == "test") & (df.source == "sos4k_zh") & (df.y == 0)).any()   # still reported
+
+
+def test_heldout_v2_set_loads_and_is_reported_by_the_chapter():
+    v2 = REPO / "tests" / "data" / risk.HELDOUT_V2
+    cases = risk.load_validation_cases(v2)
+    for lang in ("en", "zh"):
+        for label in ("risk", "ok"):
+            assert sum(c["lang"] == lang and c["label"] == label for c in cases) == 40
+    sets = {r["set"] for r in risk.evaluate_sets(screen({}), heldout_path=v2)}
+    assert "held-out v2 (outsiders)" in sets
+
+
+def test_case_file_in_an_unknown_layout_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("en: [just, a, list]\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.yaml"):
+        risk.load_validation_cases(bad)

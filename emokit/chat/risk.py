@@ -271,6 +271,13 @@ def load_validation_cases(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: validation cases file not found")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if isinstance(data, dict) and "cases" not in data and set(data) <= set(LANGS) and data:
+        # the held-out v2 layout: {en: {at_risk: [text, ...], ordinary: [...]}, zh: {...}}
+        try:
+            data = {"cases": [{"lang": lang, "label": {"at_risk": "risk", "ordinary": "ok"}[lab], "kind": "v2", "text": t}
+                              for lang, groups in data.items() for lab, texts in groups.items() for t in texts]}
+        except (AttributeError, KeyError, TypeError):
+            raise ValueError(f"{path}: expected {{en|zh: {{at_risk: [...], ordinary: [...]}}}} or a 'cases:' list") from None
     cases = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(cases, list) or not cases:
         raise ValueError(f"{path}: expected a top-level 'cases:' list")
