@@ -57,19 +57,25 @@ def main(argv=None) -> int:
     screen.assess("warm-up")
     results = {}
     for name, msgs in groups.items():
-        times = []
+        times, cpu = [], []
         for _ in range(args.reps):
             for m in msgs:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 screen.assess(m)
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
         results[name] = _stats(times)
+        # CPU time of this process per message: what the screen itself costs, without the wait for a
+        # core on a loaded machine (the wall-clock numbers above include that wait)
+        results[name]["cpu_median_ms"] = round(statistics.median(cpu) * 1000, 3)
+        results[name]["cpu_p99_ms"] = round(sorted(cpu)[int(0.99 * (len(cpu) - 1))] * 1000, 3)
     out = {"what": "RiskScreen.assess per message (keyword screen + model + session update)",
            "model_load_s": round(load_s, 3), "model_card_train_s": model.card.get("wall_time_s"),
            "groups": results, "budget_ms": 30.0,
            "within_budget_median": max(r["median_ms"] for r in results.values()) <= 30.0,
            "within_budget_p90": max(r["p90_ms"] for r in results.values()) <= 30.0,
            "within_budget_p99": max(r["p99_ms"] for r in results.values()) <= 30.0,
+           "within_budget_cpu_p99": max(r["cpu_p99_ms"] for r in results.values()) <= 30.0,
            "machine": machine_info()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2), encoding="utf-8")
