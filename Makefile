@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: report preflight test env bench clean-artifacts
+.PHONY: report preflight test env bench clean-artifacts grid
 
 env:
 	@scripts/setup_env.sh
@@ -49,3 +49,8 @@ test: env
 ## Run the recorded benchmarks (results go to benchmarks/results/).
 bench: env
 	python -m benchmarks.run_all
+
+## The audio grid (chapter 03) as JOBS parallel DVC queued experiments, collected into stage 03_audio_grid.
+JOBS ?= 2
+grid: env
+	python -m emokit.chapters.audio_grid queue --jobs $(JOBS)
