@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: report preflight test env bench clean-artifacts grid
+.PHONY: report preflight test env bench clean-artifacts grid remote push pull
 
 env:
 	@scripts/setup_env.sh
@@ -54,3 +54,13 @@ bench: env
 JOBS ?= 2
 grid: env
 	python -m emokit.chapters.audio_grid queue --jobs $(JOBS)
+
+## Shared artifacts (README "Shared artifacts"): the one setting is the remote's URL (or EMOKIT_DVC_REMOTE).
+remote: env
+	python -m emokit.remote set "$(URL)" $(if $(LOCAL),--local)
+
+push: env
+	python -m emokit.remote push
+
+pull: env
+	python -m emokit.remote pull
