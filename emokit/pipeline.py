@@ -91,6 +91,7 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
              "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
             indent=2))
     publish_metrics(chapter, root)
+    publish_plots(chapter, root)
     return dst
 
 
@@ -106,6 +107,37 @@ def publish_metrics(chapter: str, root: Path | None = None) -> Path:
     dst = dvc_metrics_path(chapter, root)
     dst.write_text(src.read_text(encoding="utf-8") if src.exists() else "{}\n", encoding="utf-8")
     return dst
+
+
+PLOTS = "plots"
+
+
+def declared_plots(stage: str) -> list[str]:
+    """The files ``dvc.yaml`` declares under the stage's ``plots:`` (``artifacts/plots/<stage>/...``)."""
+    import yaml
+
+    spec = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"].get(stage, {})
+    return [next(iter(p)) if isinstance(p, dict) else p for p in spec.get("plots", [])]
+
+
+def publish_plots(stage: str, root: Path | None = None) -> list[Path]:
+    """Copy the tables the stage declares as DVC plots, ``artifacts/plots/<stage>/<file>``, from its
+    output folder ``artifacts/<stage>/<file>`` (small CSVs kept in git, so `dvc plots diff` and
+    `dvc exp show` never need the output folders' cache). A file the run did not write is removed, not
+    kept from an earlier run; DVC then reports the missing output. Returns the copies made."""
+    import shutil
+
+    root = Path(root or artifacts_root())
+    made = []
+    for declared in declared_plots(stage):
+        rel = Path(declared).relative_to(f"artifacts/{PLOTS}/{stage}")
+        src, dst = chapter_dir(stage, root) / rel, root / PLOTS / stage / rel
+        dst.unlink(missing_ok=True)
+        if src.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            made.append(dst)
+    return made
 
 
 def _describe_error(exc: BaseException) -> str:

@@ -73,16 +73,36 @@ def test_chapter_stage_declares_its_metrics_for_dvc(chapter):
     assert dvc_metrics_path(chapter, REPO / "artifacts") == REPO / "artifacts" / f"{chapter}.metrics.json"
 
 
-def test_plots_point_inside_stage_outputs():
-    """Top-level plots name tables/figures a stage writes (`dvc plots diff` renders them)."""
-    plots = DVC["plots"]
-    assert plots
-    for p in plots:
-        path = next(iter(p)) if isinstance(p, dict) else p
-        assert _producer(path) is not None, f"plot {path}: no stage writes it"
-        if isinstance(p, dict):
-            spec = p[path]
-            assert {"x", "y", "template"} <= set(spec), f"plot {path}: needs template, x and y"
+def test_plots_are_git_tracked_copies_outside_the_output_folders():
+    """Stages declare their plotted tables under ``plots:`` as ``artifacts/plots/<stage>/<file>``
+    (cache: false, with template/x/y), copies of ``artifacts/<stage>/<file>`` that
+    emokit.pipeline.publish_plots makes. No top-level plot points inside an output folder: DVC would
+    have to open that folder's cache object, and `dvc exp run` fails wherever it is not cached."""
+    from emokit.pipeline import declared_plots
+
+    assert "plots" not in DVC, "top-level plots inside output folders break `dvc exp run` on a fresh clone"
+    n = 0
+    for name, st in DVC["stages"].items():
+        for p in st.get("plots", []):
+            path, spec = next(iter(p.items()))
+            n += 1
+            assert path.startswith(f"artifacts/plots/{name}/"), f"{name}: plot {path}"
+            assert spec.get("cache") is False and {"x", "y", "template"} <= set(spec), f"{name}: plot {path}"
+            assert _producer(path) is None, f"plot {path} lies inside a stage output"
+        assert declared_plots(name) == [next(iter(p)) for p in st.get("plots", [])]
+    assert n >= 5
+
+
+def test_publish_plots_copies_what_the_run_wrote_and_drops_stale_copies(tmp_path):
+    from emokit.pipeline import publish_plots
+
+    (tmp_path / "01_vision").mkdir()
+    (tmp_path / "01_vision" / "robustness.csv").write_text("level,accuracy\n0,0.5\n")
+    (made,) = publish_plots("01_vision", tmp_path)
+    assert made == tmp_path / "plots" / "01_vision" / "robustness.csv"
+    assert made.read_text() == "level,accuracy\n0,0.5\n"
+    (tmp_path / "01_vision" / "robustness.csv").unlink()
+    assert publish_plots("01_vision", tmp_path) == [] and not made.exists()
 
 
 def test_report_stage_depends_on_every_chapter():

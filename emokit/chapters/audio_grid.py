@@ -133,7 +133,7 @@ def metrics(rows: list[dict], info: dict) -> dict[str, Any]:
 
 def write(folder: Path, rows: list[dict], params: dict, fp: str, info: dict) -> Path:
     """Replace ``folder`` with these rows; also publish the stage's DVC metrics file beside it."""
-    from ..pipeline import publish_metrics, write_metrics
+    from ..pipeline import publish_metrics, publish_plots, write_metrics
 
     folder = Path(folder)
     if folder.exists():
@@ -155,6 +155,7 @@ def write(folder: Path, rows: list[dict], params: dict, fp: str, info: dict) -> 
     (folder / "grid.json").write_text(json.dumps(meta, indent=2, default=_json_default))
     write_metrics(folder, metrics(rows, info), merge=False)
     publish_metrics(STAGE, folder.parent)
+    publish_plots(STAGE, folder.parent)
     return folder
 
 
