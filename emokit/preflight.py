@@ -30,7 +30,7 @@ import yaml
 from .config import PARAMS_DIR, REPO_ROOT, ConfigError, active_profile, data_root, load_params
 
 CHAPTER_OF_STAGE = {"02_text_embeddings": "02_text", "03_audio_features": "03_audio",
-                    "06_risk_model": "06_empathic_chat"}
+                    "03_audio_grid": "03_audio", "06_risk_model": "06_empathic_chat"}
 
 
 @dataclass
@@ -333,14 +333,15 @@ def rule_report(ctx: Ctx, stage: str) -> list[Need]:
 
 RULES: dict[str, Callable[[Ctx, str], list[Need]]] = {
     "00_datasets": rule_00_datasets, "01_vision": rule_01_vision, "02_text_embeddings": rule_02_text,
-    "02_text": rule_02_text, "03_audio_features": rule_03_audio, "03_audio": rule_03_audio,
+    "02_text": rule_02_text, "03_audio_features": rule_03_audio, "03_audio_grid": rule_03_audio,
+    "03_audio": rule_03_audio,
     "04_late_fusion": rule_04_late_fusion, "05_hybrid_fusion": rule_05_hybrid_fusion,
     "06_risk_model": rule_06_risk_model, "06_empathic_chat": rule_06_empathic_chat, "report": rule_report,
 }
 RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 RESNET18_SHA_PREFIX = "f37072fd"   # torchvision names its files by the first 8 hex digits of the SHA-256
 # stages sized for a GPU on the full profile (RoBERTa-large fine-tuning, the v3 CRNN and its grid)
-GPU_STAGES = ("02_text", "03_audio")
+GPU_STAGES = ("02_text", "03_audio_grid", "03_audio")
 
 
 def pipeline_stages(dvc_yaml: Path | None = None) -> list[str]:

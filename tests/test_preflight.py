@@ -99,7 +99,7 @@ def test_full_profile_table_on_a_fixture_root(tmp_path, hf_cache):
     assert rav.found and rav.status == "partial" and "1 of the 1440 .wav files" in rav.detail
     assert "warning: ravdess" in P.summary(needs, facts)
     gpu = _row(needs, "CUDA GPU")
-    assert gpu.required and set(gpu.stages) == {"02_text", "03_audio"}
+    assert gpu.required and set(gpu.stages) == {"02_text", "03_audio_grid", "03_audio"}
     # one row per thing: a corpus two stages need is listed once with both stages
     assert len({(n.kind, n.where) for n in needs if n.kind == "dataset"}) == len([n for n in needs if n.kind == "dataset"])
     missing = P.required_missing(needs)

@@ -236,7 +236,7 @@ def collect(root: Path, params: dict, data, refs: list[tuple[str, str, int]] | N
     want = {cell_key(*c): i for i, c in enumerate(combos(params))}
     found: dict[int, tuple[int, dict]] = {}
     for _ref, sha, ts in sorted(refs if refs is not None else experiment_refs(root), key=lambda t: t[2]):
-        fs = DVCFileSystem(str(root), rev=sha)
+        fs = DVCFileSystem(repo=str(root), rev=sha)
         try:
             meta = json.loads(fs.read_text(f"artifacts/{STAGE}/grid.json"))
         except FileNotFoundError:
