@@ -250,9 +250,12 @@ def collect(root: Path, params: dict, data, refs: list[tuple[str, str, int]] | N
     return {i: row for i, (_, row) in found.items()}
 
 
-def queue(jobs: int, root: Path | None = None, keep_going: bool = False) -> dict:
+def queue(jobs: int, root: Path | None = None, keep_going: bool = False, force: bool = False) -> dict:
     """Run the grid as one DVC queued experiment per cell on ``jobs`` workers, collect the rows into
-    the stage's output folder and ``dvc commit`` the stage. Returns the timings."""
+    the stage's output folder and ``dvc commit`` the stage. Returns the timings.
+
+    A cell whose code, params and features are unchanged is restored from DVC's run cache instead of
+    trained again (as under ``dvc repro``); ``force`` trains every cell (``dvc exp run -f -s``)."""
     from ..config import REPO_ROOT, data_root, load_params
     from ..audio.data import prepare
 
@@ -274,8 +277,8 @@ def queue(jobs: int, root: Path | None = None, keep_going: bool = False) -> dict
     t["features_s"] = time.perf_counter() - t0
     before = {ref for ref, _, _ in experiment_refs(root, env)}
     t1 = time.perf_counter()
-    _sh(["dvc", "exp", "run", "--queue", STAGE, "-S", f"{PARAMS_FILE}:{CELL_KEY}=" + ",".join(map(str, range(n)))],
-        root, env)
+    _sh(["dvc", "exp", "run", "--queue", *(["--force", "--single-item"] if force else []), STAGE,
+         "-S", f"{PARAMS_FILE}:{CELL_KEY}=" + ",".join(map(str, range(n)))], root, env)
     t["queue_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     try:
@@ -294,7 +297,8 @@ def queue(jobs: int, root: Path | None = None, keep_going: bool = False) -> dict
                            "`dvc queue logs <name>`); nothing was committed")
     t["collect_s"] = time.perf_counter() - t3
     t["grid_wall_s"] = time.perf_counter() - t1
-    info = {"mode": f"dvc experiment queue, {jobs} worker(s)", "wall_s": t["grid_wall_s"], "timings": t,
+    info = {"mode": f"dvc experiment queue, {jobs} worker(s)" + (", forced" if force else ""),
+            "wall_s": t["grid_wall_s"], "timings": t,
             "experiments": sorted(r[0].rsplit("/", 1)[-1] for r in refs)}
     write(root / "artifacts" / STAGE, [rows[i] for i in range(n)], params, fingerprint(params, data), info)
     _sh(["dvc", "commit", "-f", "-q", STAGE], root, env)
@@ -314,6 +318,7 @@ def main(argv=None) -> int:
     q = sub.add_parser("queue", help="one DVC queued experiment per cell, run by N workers, collected and committed")
     q.add_argument("--jobs", "-j", type=int, default=2)
     q.add_argument("--keep-going", action="store_true", help="collect what finished when a cell fails")
+    q.add_argument("--force", action="store_true", help="train every cell, even those DVC's run cache holds")
     args = ap.parse_args(argv)
     if args.cmd == "run":
         params = load_params("03_audio", smoke=args.smoke)
@@ -326,7 +331,7 @@ def main(argv=None) -> int:
         print(f"{len(meta['cells'])} of {meta['n_cells_total']} cells -> {folder} ({meta['wall_s']:.1f} s)")
         return 0
     try:
-        t = queue(args.jobs, keep_going=args.keep_going)
+        t = queue(args.jobs, keep_going=args.keep_going, force=args.force)
     except (RuntimeError, ValueError) as e:
         print(f"grid queue: {e}", file=sys.stderr)
         return 1
