@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     char = R.RiskModel(R.fit(*(lambda tr: (tr.text.tolist(), tr.y.tolist()))(R.training_rows(df, cfg)), cfg), {})
     pc_s, pc_c = char.score(sub.text.tolist()), char.score(ct)
     kw = R.keyword_flags(sub.text.tolist())
-    tr = (sub.split == "train").values
+    tr = (sub.split == "train").to_numpy().copy()
     if not cfg.get("sos4k_train_negatives", True):
         tr &= ~((sub.source == "sos4k_zh") & (sub.y == 0)).values
     va = (sub.split == "val").values
