@@ -7,16 +7,10 @@ import numpy as np
 import pytest
 
 from emokit.labels import LABELS7
+from tests.helpers.fixtures import one_torch_thread  # noqa: F401  (the fixture, used through pytestmark)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _face_like(size=48, seed=0):
