@@ -35,6 +35,7 @@ def test_cells_run_write_and_load_under_the_same_fingerprint_only(setup, tmp_pat
     folder = ag.write(tmp_path / ag.STAGE, rows, p, ag.fingerprint(p, data), {"mode": "test", "wall_s": 1.0})
     meta = json.loads((folder / "grid.json").read_text())
     assert meta["complete"] and meta["cells"] == ["0.0005_16_0.1", "0.0008_16_0.1"]
+    assert (folder / "grid_heatmap.png").stat().st_size > 1000
     m = json.loads((tmp_path / f"{ag.STAGE}.metrics.json").read_text())
     assert m["grid.cells"] == 2 and m["grid.0.0005_16_0.1.best_val_accuracy"] == rows[0]["best_val_accuracy"]
     assert (tmp_path / "plots" / ag.STAGE / "grid.csv").read_text() == (folder / "grid.csv").read_text()

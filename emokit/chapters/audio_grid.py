@@ -18,10 +18,11 @@ them. ``dvc exp show`` then lists the cells as experiments with their params and
 Params: ``params/03_audio.yaml: grid.*``; ``grid.cell`` (null = all) is an index into the product
 ``lr x batch_size x label_smoothing`` and is what the queue sets per experiment (``-S``). Outputs in
 ``artifacts/03_audio_grid/``: ``cells/<lr>_<batch>_<smoothing>.json`` (one row with its training
-history), ``grid.csv`` (the rows, the table the chapter shows) and ``grid.json`` (the fingerprint of
-the grid's settings and data, the cells present, how it was run, wall times); the stage's DVC metrics
-file is ``artifacts/03_audio_grid.metrics.json``. Chapter 03 reads the rows when their fingerprint
-matches its params, and trains them itself otherwise (smoke runs, a notebook run by hand).
+history), ``grid.csv`` (the rows, the table the chapter shows), ``grid_heatmap.png`` and ``grid.json``
+(the fingerprint of the grid's settings and data, the cells present, how it was run, wall times);
+the stage's DVC metrics file is ``artifacts/03_audio_grid.metrics.json``. Chapter 03 reads the rows
+when their fingerprint matches its params, and trains them itself otherwise (smoke runs, a notebook
+run by hand).
 """
 from __future__ import annotations
 
@@ -154,6 +155,17 @@ def write(folder: Path, rows: list[dict], params: dict, fp: str, info: dict) -> 
             "cells": [r["key"] for r in rows], **info}
     (folder / "grid.json").write_text(json.dumps(meta, indent=2, default=_json_default))
     write_metrics(folder, metrics(rows, info), merge=False)
+    if rows:  # the chapter's heatmap of these rows (chapter 03 draws the same from them)
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .audio import grid_frame, grid_heatmap
+
+        fig = grid_heatmap(grid_frame(rows), params["grid"].get("train", {}).get("epochs"))
+        fig.savefig(folder / "grid_heatmap.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
     publish_metrics(STAGE, folder.parent)
     publish_plots(STAGE, folder.parent)
     return folder
