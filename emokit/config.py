@@ -6,7 +6,10 @@ always read the file, so a ``dvc repro`` is decided by what is committed.
 
 A chapter's parameter file ``params/<chapter>.yaml`` has a ``common`` section and one section per
 profile (``demo``, ``full``) plus ``smoke`` (the smallest sizes, for the notebook smoke tests,
-applied on top of demo). :func:`load_params` deep-merges them in that order.
+applied on top of demo). :func:`load_params` deep-merges them in that order and parses the result into
+the chapter's typed dataclass (:mod:`emokit.params`): every section is checked first, so an unknown or
+misspelt key, a missing value or one out of range fails before anything runs, naming the file and the key.
+Every value lives in the YAML; the dataclasses hold no defaults.
 """
 from __future__ import annotations
 
@@ -51,18 +54,32 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _shown(path: Path) -> str:
+    """``params/x.yaml`` for the repository's files, the full path for others (tests)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def read_profile(params_dir: Path | None = None):
+    """``params/profile.yaml`` parsed (:class:`emokit.params.ProfileParams`; an unknown key is an error)."""
+    from .params import ProfileParams, parse
+
+    path = (params_dir or PARAMS_DIR) / "profile.yaml"
+    raw = read_yaml(path)
+    if raw.get("profile") not in PROFILES:
+        raise ConfigError(f"{_shown(path)}: profile must be one of {PROFILES}, got {raw.get('profile')!r}")
+    return parse(ProfileParams, raw, _shown(path))
+
+
 def active_profile(params_dir: Path | None = None) -> str:
     env = os.environ.get("EMOKIT_PROFILE")
     if env:
-        profile = env
-        where = "EMOKIT_PROFILE"
-    else:
-        path = (params_dir or PARAMS_DIR) / "profile.yaml"
-        profile = read_yaml(path).get("profile", "demo")
-        where = str(path)
-    if profile not in PROFILES:
-        raise ConfigError(f"{where}: profile must be one of {PROFILES}, got {profile!r}")
-    return profile
+        if env not in PROFILES:
+            raise ConfigError(f"EMOKIT_PROFILE: profile must be one of {PROFILES}, got {env!r}")
+        return env
+    return read_profile(params_dir).profile
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,25 +93,54 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def load_params(chapter: str, profile: str | None = None, smoke: bool = False,
-                params_dir: Path | None = None) -> dict[str, Any]:
-    """The merged parameters of one chapter (e.g. ``"02_text"``) for a profile."""
+                params_dir: Path | None = None, given: Mapping[str, Any] | None = None):
+    """The parameters of one chapter (e.g. ``"02_text"``) for a profile, parsed into its dataclass
+    (:data:`emokit.params.SCHEMAS`; a read-only mapping too). Every section of the file is checked, and
+    every profile's merge (demo, full, demo + smoke) is parsed, so a bad value anywhere fails now.
+
+    ``given``: the plain dict a notebook received from papermill (already merged): parsed, not re-read.
+    A chapter without a schema (tests' scratch files) gives the merged plain dict.
+    """
+    from .params import SCHEMAS, check_keys, parse
+
+    schema = SCHEMAS.get(chapter)
+    if given:
+        if schema is None:
+            return dict(given)
+        return parse(schema, given, f"parameters given to notebooks/{chapter}.ipynb (from params/{chapter}.yaml)")
     params_dir = params_dir or PARAMS_DIR
     profile = profile or active_profile(params_dir)
     if profile not in PROFILES:
         raise ConfigError(f"profile must be one of {PROFILES}, got {profile!r}")
     path = params_dir / f"{chapter}.yaml"
+    shown = _shown(path)
     raw = read_yaml(path)
     unknown = set(raw) - {"common", "smoke", *PROFILES}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level sections {sorted(unknown)}; "
+        raise ConfigError(f"{shown}: unknown top-level sections {sorted(unknown)}; "
                           f"expected common, {', '.join(PROFILES)}, smoke")
-    merged = deep_merge(raw.get("common", {}), raw.get(profile, {}) or {})
-    if smoke:
-        merged = deep_merge(merged, raw.get("smoke", {}) or {})
-    merged["profile"] = profile
-    merged["smoke"] = bool(smoke)
-    merged.setdefault("data_root", None)
-    return merged
+    for name, section in raw.items():
+        if section is not None and not isinstance(section, Mapping):
+            raise ConfigError(f"{shown}: {name}: expected a mapping, got {section!r}")
+        if schema is not None:
+            check_keys(schema, section or {}, shown, (name,))
+
+    def merged(prof: str, smk: bool) -> dict[str, Any]:
+        out = deep_merge(raw.get("common") or {}, raw.get(prof) or {})
+        if smk:
+            out = deep_merge(out, raw.get("smoke") or {})
+        out.update(profile=prof, smoke=bool(smk), data_root=None)
+        return out
+
+    if schema is None:
+        return merged(profile, smoke)
+    wanted = None
+    for prof, smk in (("demo", False), ("full", False), ("demo", True), (profile, smoke)):
+        label = f"{shown} ({prof} profile{' + smoke' if smk else ''})"
+        p = parse(schema, merged(prof, smk), label)
+        if (prof, smk) == (profile, bool(smoke)):
+            wanted = p
+    return wanted
 
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
@@ -110,7 +156,7 @@ def data_root(explicit: str | os.PathLike | None = None) -> Path:
     if os.environ.get("EMOKIT_DATA_ROOT"):
         candidates.append(("EMOKIT_DATA_ROOT", Path(os.environ["EMOKIT_DATA_ROOT"])))
     try:
-        cfg = read_yaml(PARAMS_DIR / "profile.yaml").get("data_root")
+        cfg = read_profile().data_root
     except ConfigError:
         cfg = None
     if cfg:

@@ -9,7 +9,8 @@ folder: the file each stage declares under ``metrics:`` in ``dvc.yaml`` (``cache
 git), which ``dvc metrics show/diff`` and ``dvc exp show`` read. It cannot be the file inside the folder:
 DVC refuses a metric that overlaps the stage's output folder.
 
-Inside a notebook: ``params`` (dict) and ``out_dir`` (str) arrive through the parameters cell;
+Inside a notebook: ``params`` (dict) and ``out_dir`` (str) arrive through the parameters cell; the
+notebook parses the dict into its typed parameters with ``load_params(<chapter>, given=params)``;
 use :func:`save_figure` and :func:`write_metrics` so every chapter writes the same layout.
 """
 from __future__ import annotations
@@ -49,7 +50,8 @@ def run_notebook(chapter: str, profile: str | None = None, smoke: bool = False,
     root = Path(artifacts or artifacts_root()).resolve()
     out = chapter_dir(chapter, root)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    params = load_params(chapter, profile=profile, smoke=smoke) if notebook is None else \
+    # parsed and checked here (emokit.params): a bad key or value fails before the notebook starts
+    params = load_params(chapter, profile=profile, smoke=smoke).to_dict() if notebook is None else \
         {"profile": profile or "demo", "smoke": bool(smoke), "data_root": None}
     if extra:
         params.update(extra)

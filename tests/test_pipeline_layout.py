@@ -147,12 +147,13 @@ def test_source_notebook_is_clean_and_parameterised(chapter):
         assert re.search(rf"^{name}\s*=", src, flags=re.M), \
             f"notebooks/{chapter}.ipynb: parameters cell does not define {name}"
     later = "\n".join(c.source for c in nb.cells[nb.cells.index(tagged[0]) + 1:] if c.cell_type == "code")
-    assert f'load_params("{chapter}")' in later or f"load_params('{chapter}')" in later, \
-        f"notebooks/{chapter}.ipynb: should fall back to load_params({chapter!r}) after the parameters cell"
+    assert f'load_params("{chapter}", given=params)' in later, \
+        f"notebooks/{chapter}.ipynb: should parse its parameters with load_params({chapter!r}, given=params) " \
+        "after the parameters cell (the file when none were given)"
 
 
 def test_profile_switch(monkeypatch, tmp_path):
-    (tmp_path / "profile.yaml").write_text("profile: full\n")
+    (tmp_path / "profile.yaml").write_text("profile: full\ndata_root: null\n")
     (tmp_path / "x.yaml").write_text("common: {a: 1, n: {b: 2, c: 3}}\ndemo: {a: 5}\nfull: {n: {b: 20}}\n"
                                      "smoke: {n: {c: 0}}\n")
     monkeypatch.delenv("EMOKIT_PROFILE", raising=False)

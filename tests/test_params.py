@@ -1,0 +1,166 @@
+"""The typed parameters (emokit/params.py): every file parses, and a bad key or value fails naming the file
+and the key, before a stage runs."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from emokit import config, params as schema
+from emokit.config import ConfigError, load_params
+from emokit.pipeline import CHAPTERS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _sections():
+    seen, todo = set(), [schema.ProfileParams, *schema.SCHEMAS.values()]
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for tp in typing.get_type_hints(cls).values():
+            todo += [s for _, s in schema._section_types(tp)]
+    return sorted(seen, key=lambda c: c.__name__)
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch):
+    """A copy of params/ that a test may break; the loader reads it instead of the real one."""
+    dst = tmp_path / "params"
+    shutil.copytree(REPO / "params", dst)
+    monkeypatch.setattr(config, "PARAMS_DIR", dst)
+    monkeypatch.delenv("EMOKIT_PROFILE", raising=False)
+    return dst
+
+
+def _edit(folder: Path, chapter: str, section: str, dotted: str, value) -> None:
+    path = folder / f"{chapter}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    node = raw.setdefault(section, {}) or {}
+    raw[section] = node
+    *parents, last = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+_DELETE = object()
+
+
+def test_every_chapter_has_a_schema():
+    assert set(schema.SCHEMAS) == set(CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_profile_parses(chapter):
+    for profile, smoke in (("demo", False), ("full", False), ("demo", True)):
+        p = load_params(chapter, profile=profile, smoke=smoke)
+        assert isinstance(p, schema.SCHEMAS[chapter])
+        assert (p.profile, p.smoke, p["profile"]) == (profile, smoke, profile)
+        # the dict papermill injects parses back to the same parameters (the notebook's copy)
+        again = load_params(chapter, given=p.to_dict())
+        assert again == p and again.to_dict() == p.to_dict()
+
+
+def test_sections_read_like_mappings():
+    p = load_params("03_audio", profile="demo", smoke=True)
+    assert p.train.lr == p["train"]["lr"] == dict(**p.train)["lr"]
+    assert p.variants["v3"].train["epochs"] == 2          # smoke over demo over common
+    assert p.variants["v3"].arch_params["widths"] == [8, 16, 32, 64]
+    with pytest.raises(KeyError, match="did you mean 'lr'"):
+        p.train["lrr"]
+
+
+def test_no_defaults_in_the_schema_but_optional_slots():
+    """Every value lives in the YAML: a field may have a default only when it is an optional slot whose
+    absence means nothing (None or an empty list), never a number or a name."""
+    for cls in _sections():
+        for fl in dataclasses.fields(cls):
+            assert fl.metadata.get("help"), f"{cls.__name__}.{fl.name}: no help text"
+            if fl.default is not dataclasses.MISSING:
+                assert fl.default is None, f"{cls.__name__}.{fl.name}: default {fl.default!r} duplicates the YAML"
+            if fl.default_factory is not dataclasses.MISSING:
+                assert fl.default_factory() == [], f"{cls.__name__}.{fl.name}: default factory"
+
+
+@pytest.mark.parametrize("chapter,section,dotted,value,match", [
+    ("03_audio", "smoke", "train.epoch", 1, r"03_audio.yaml: smoke\.train\.epoch: unknown key \(did you mean 'epochs'\?\)"),
+    ("03_audio", "demo", "variants.v3.train.lrate", 0.1, r"03_audio.yaml \(demo profile\): variants\.v3\.train\.lrate: unknown key"),
+    ("01_vision", "common", "robustnes", {}, r"01_vision.yaml: common\.robustnes: unknown key \(did you mean 'robustness'\?\)"),
+    ("02_text", "full", "stages", [{"name": "x", "model": "m", "lr": 1e-5, "weight_decay": 0.0, "epochs": 1, "batch": 4,
+                                    "grad_accum": 1, "warmup": 0.1, "scheduler": "linear", "max_len": 64, "seed": 1,
+                                    "bf16": "auto", "logging_step": 5}],
+     r"02_text.yaml: full\.stages\[0\]\.logging_step: unknown key \(did you mean 'logging_steps'\?\)"),
+    ("06_empathic_chat", "common", "app.fast_path.input_sise", 160, r"common\.app\.fast_path\.input_sise: unknown key"),
+    ("04_late_fusion", "common", "profile", "full", r"04_late_fusion.yaml: common\.profile: set by the loader"),
+])
+def test_unknown_key_names_file_and_key(scratch, chapter, section, dotted, value, match):
+    _edit(scratch, chapter, section, dotted, value)
+    with pytest.raises(ConfigError, match=match):
+        load_params(chapter, profile="demo")
+
+
+@pytest.mark.parametrize("chapter,section,dotted,value,match", [
+    ("03_audio", "common", "train.epochs", _DELETE, r"03_audio.yaml \(demo profile\): train\.epochs: missing"),
+    ("03_audio", "common", "train.lr", "fast", r"train\.lr: expected float, got 'fast'"),
+    ("03_audio", "common", "split.fractions", [0.5, 0.2, 0.2], r"split\.fractions: must be 3 shares"),
+    ("03_audio", "smoke", "run_variants", ["v1", "v4"], r"\(demo profile \+ smoke\): run_variants: unknown variant 'v4'"),
+    ("01_vision", "common", "data.split_mode", "offical", r"data\.split_mode: expected one of .*\(did you mean 'official'\?\)"),
+    ("01_vision", "common", "data.test_size", 1.5, r"data\.test_size: must be in \(0, 1\)"),
+    ("02_text", "common", "select_by", "test.f1_macro", r"select_by: models are chosen on validation only"),
+    ("02_text", "smoke", "heads.candidates", [{"kind": "linear", "C": 0.1, "hiden": 3}], r"heads\.candidates\[0\]\.hiden: unknown key"),
+    ("05_hybrid_fusion", "smoke", "model.heads", 3, r"model\.d_model: 32 is not divisible by heads 3"),
+    ("06_empathic_chat", "common", "app.persona", "daily_chatt", r"app\.persona: unknown persona 'daily_chatt' \(did you mean 'daily_chat'\?\)"),
+    ("06_empathic_chat", "full", "app.live_fps", "15", r"\(full profile\): app\.live_fps: expected float"),
+    ("00_datasets", "smoke", "corpora", ["ravdes"], r"corpora: unknown corpus 'ravdes' \(did you mean 'ravdess'\?\)"),
+])
+def test_bad_value_names_file_and_key(scratch, chapter, section, dotted, value, match):
+    """Every profile's merge is checked, whichever profile runs (a broken full value fails a demo run)."""
+    _edit(scratch, chapter, section, dotted, value)
+    with pytest.raises(ConfigError, match=match):
+        load_params(chapter, profile="demo")
+
+
+def test_profile_file_is_typed(scratch):
+    (scratch / "profile.yaml").write_text("profile: demo\ndata_root: null\nseed: 42\n")
+    with pytest.raises(ConfigError, match=r"profile.yaml: seed: unknown key"):
+        config.active_profile()
+    (scratch / "profile.yaml").write_text("profile: demo\n")
+    with pytest.raises(ConfigError, match=r"profile.yaml: data_root: missing"):
+        config.active_profile()
+
+
+def test_bad_params_fail_before_the_notebook_runs(scratch, tmp_path):
+    from emokit.pipeline import run_notebook
+
+    _edit(scratch, "05_hybrid_fusion", "common", "train.epocs", 3)
+    with pytest.raises(ConfigError, match=r"05_hybrid_fusion.yaml: common\.train\.epocs: unknown key"):
+        run_notebook("05_hybrid_fusion", artifacts=tmp_path / "art")
+    assert not (tmp_path / "art" / "05_hybrid_fusion" / "05_hybrid_fusion.ipynb").exists()
+    assert not (tmp_path / "art" / "05_hybrid_fusion" / "run.json").exists()
+
+
+def test_schema_matches_the_library_configs():
+    """Sections handed to a library config take exactly the keys that config has (the library's own
+    defaults serve callers outside the pipeline, e.g. the CLI; the YAML sets every one it names)."""
+    from emokit.audio.features import LogMelConfig
+    from emokit.audio.training import TrainConfig
+    from emokit.chat import local_llm
+    from emokit.chat.camera_widget import FAST_DEFAULTS
+    from emokit.text.language import DEFAULTS as ROUTING
+
+    assert set(schema.LogMel.field_names()) <= set(LogMelConfig.__dataclass_fields__)
+    assert set(schema.AudioTrain.field_names()) <= set(TrainConfig.__dataclass_fields__)
+    assert set(schema.Routing.field_names()) == set(ROUTING)
+    assert set(FAST_DEFAULTS) <= set(schema.FastPath.field_names())
+    assert set(schema.LocalLLMParams.field_names()) - {"enabled"} == set(local_llm.DEFAULTS)
