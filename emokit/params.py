@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from .config import ConfigError
+from .config import ConfigError  # the only emokit import: every stage reads params (tests/test_dvc_deps.py)
 
 __all__ = ["ParamsError", "Section", "ChapterParams", "ProfileParams", "SCHEMAS", "parse", "check_keys"]
 
@@ -308,13 +308,6 @@ class DatasetsParams(ChapterParams):
     strict: bool = f("Unknown labels: false = skip and count them; true = fail the run.")
     fused_sources: list[str] = f("The pool whose label distribution is the report's fused-dataset table.")
     goemotions: GoEmotionsInventory = f("GoEmotions cleanings shown.")
-
-    def __post_init__(self):
-        from .data.corpora import CORPORA
-
-        for key in ("corpora", "fused_sources"):
-            for name in getattr(self, key):
-                _require(name in CORPORA, key, f"unknown corpus {name!r}" + _suggest(name, CORPORA))
 
 
 # --- 01_vision --------------------------------------------------------------------------------------
@@ -965,18 +958,6 @@ class ChatParams(ChapterParams):
     risk: RiskParams = f("The learned crisis-risk detector (stage 06_risk_model).")
     llm_selftest: bool = f("Exercise LLMService against the local fake server.")
     script: list[ScriptTurn] = f("The scripted demo conversation.")
-
-    def __post_init__(self):
-        from .chat import prompts
-
-        names = prompts.persona_keys()
-        _require(self.app.persona in prompts.PERSONAS, "app.persona",
-                 f"unknown persona {self.app.persona!r}" + _suggest(self.app.persona, prompts.PERSONAS))
-        for i, turn in enumerate(self.script):
-            _require(turn.persona is None or turn.persona in names, f"script[{i}].persona",
-                     f"unknown persona {turn.persona!r}" + _suggest(turn.persona, names))
-            _require(turn.persona != prompts.USER_DEFINED or bool(turn.custom), f"script[{i}].custom",
-                     f"persona {prompts.USER_DEFINED!r} needs a custom description")
 
 
 SCHEMAS: dict[str, type[ChapterParams]] = {
