@@ -86,7 +86,7 @@ def main(argv=None) -> int:
 
     offline_env()
     params = load_params("03_audio", profile="demo")
-    torch.set_num_threads(int(params.get("threads", 2)))
+    torch.set_num_threads(int(params["threads"]))
     cfg = feat.LogMelConfig.from_params(params["logmel"])
     res = {"machine": machine_info(), "threads": torch.get_num_threads(), "logmel": cfg.to_dict()}
 

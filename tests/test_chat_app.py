@@ -11,6 +11,7 @@ import pytest
 from emokit.chat import app as chat_app
 from emokit.chapters import empathic_chat as demo
 from emokit.chat.session import ChatSession
+from emokit.config import load_params
 from emokit.labels import LABELS7
 from emokit.types import Prediction
 
@@ -58,10 +59,13 @@ def test_camera_frames_pushed_by_anywidget_are_acked(app):
 def test_camera_widget_takes_fast_path_params(tmp_path):
     s = ChatSession(analyze=None, transcribe=None, use_llm=False)
     fp = {"enabled": False, "input_size": 128, "expression_every": 3, "smooth_tau_s": 1.5, "kernel_still_s": 0}
-    app = chat_app.build_app({"app": {"live_fps": 3, "fast_path": fp}}, session=s, live=_live, workdir=tmp_path)
+    params = load_params("06_empathic_chat").to_dict()
+    params["app"]["live_fps"] = 3
+    params["app"]["fast_path"].update(fp)
+    app = chat_app.build_app(params, session=s, live=_live, workdir=tmp_path)
     assert app.cam.fast_path is False and app.cam.fps == 3 and app.cam.smooth_tau_s == 1.5
     assert app.cam.fast_options["input_size"] == 128 and app.cam.fast_options["expression_every"] == 3
-    assert app.cam.kernel_still_s == 0 and app.cam.fast_options["refresh_s"] > 0   # defaults fill the rest
+    assert app.cam.kernel_still_s == 0 and app.cam.fast_options["refresh_s"] > 0   # the file fills the rest
 
 
 def test_camera_widget_assets_missing_is_reported(app, tmp_path, monkeypatch):

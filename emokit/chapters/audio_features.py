@@ -26,10 +26,10 @@ def main(argv=None) -> int:
     params = load_params("03_audio", profile=args.profile, smoke=args.smoke)
     import torch
 
-    torch.set_num_threads(int(params.get("threads", 2)))
+    torch.set_num_threads(int(params["threads"]))
     records, _ = load_records(params)
     t = time.perf_counter()
-    c = build(records, feat.LogMelConfig.from_params(params.get("logmel")), tuple(params.get("feature_sets")),
+    c = build(records, feat.LogMelConfig.from_params(params["logmel"]), tuple(params["feature_sets"]),
               root=Path(args.root) if args.root else None)
     print(f"{len(c.inputs)} clips -> {c.folder} ({time.perf_counter() - t:.1f} s)")
     return 0

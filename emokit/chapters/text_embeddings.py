@@ -52,7 +52,7 @@ def build(params: Mapping, root: Path, out: Path, log=print, only: Sequence[str]
         keys = [text_key(t) for t in texts]
         todo = [t for k, t in zip(keys, texts) if k not in store]
         log(f"{name}: {len(texts)} texts, {len(todo)} to embed")
-        f = encoder(name, threads=cfg.get("threads"), batch_size=int(cfg.get("batch", 64)))
+        f = encoder(name, threads=cfg["threads"], batch_size=int(cfg["batch"]))
         step = 2048
         keep = set(keys)
 
@@ -77,7 +77,7 @@ def build(params: Mapping, root: Path, out: Path, log=print, only: Sequence[str]
     # re-read before writing: another process may have built another encoder meanwhile
     latest = json.loads(mpath.read_text()) if mpath.exists() else {"encoders": {}}
     latest.setdefault("encoders", {}).update(manifest["encoders"])
-    latest["smoke"] = bool(params.get("smoke"))
+    latest["smoke"] = bool(params["smoke"])
     mpath.write_text(json.dumps(latest, indent=2))
     return latest
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     params = load_params("02_text", smoke=a.smoke)
     t0 = time.time()
-    m = build(params, data_root(params.get("data_root")), a.out or default_cache_root(),
+    m = build(params, data_root(params["data_root"]), a.out or default_cache_root(),
               log=lambda s: print(s, flush=True), only=a.encoders)
     print(json.dumps(m, indent=1), f"\ntotal {time.time() - t0:.0f} s")
     return 0

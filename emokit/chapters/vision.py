@@ -365,7 +365,7 @@ def _browser_live(faces: Sequence[np.ndarray], lp: Mapping[str, Any], fast_optio
     if not ok:
         return {"live.browser_available": False, "live.browser_why": why}
     fo = dict(fast_options or {})
-    face_px, n = int(lp.get("face_px", 120)), int(lp.get("candidates", 3))
+    face_px, n = int(lp["face_px"]), int(lp["candidates"])
     # keep the held-out faces the detector finds in a still frame, in order (one Chromium, a few ms each)
     with BrowserSession() as s:
         found = s.detect([face_on_canvas(f, (240, 320), face_px)[0] for f in list(faces)[: 10 * n]],
@@ -374,10 +374,10 @@ def _browser_live(faces: Sequence[np.ndarray], lp: Mapping[str, Any], fast_optio
     best: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="emokit-e-") as tmp:
         for i in order[:n]:
-            path, truth = moving_face_video(faces[i], Path(tmp) / f"face{i}.y4m", seconds=float(lp.get("clip_s", 2.0)),
+            path, truth = moving_face_video(faces[i], Path(tmp) / f"face{i}.y4m", seconds=float(lp["clip_s"]),
                                             face_px=face_px)
             with BrowserSession(video=path) as s:
-                r = s.widget(float(lp["seconds"]), {"fast_options": fo}, warm_s=float(lp.get("warm_s", 1.0)))
+                r = s.widget(float(lp["seconds"]), {"fast_options": fo}, warm_s=float(lp["warm_s"]))
             xs = [b[0] + b[2] / 2 for b in truth]
             r["true_center_x_min"], r["true_center_x_max"] = float(min(xs)), float(max(xs))
             r["candidate"] = i

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..labels import LABELS7
 from . import prompts
@@ -909,14 +909,19 @@ def _decode_image(data: bytes):
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def build_app(params: dict[str, Any] | None = None, **kwargs: Any) -> ChatApp:
-    """The app with the defaults of ``params/06_empathic_chat.yaml`` (``app`` section)."""
-    p = dict((params or {}).get("app") or {})
-    session = kwargs.pop("session", None) or ChatSession(persona=p.get("persona", prompts.DEFAULT_PERSONA))
-    kwargs.setdefault("camera", p.get("camera", "anywidget"))
-    kwargs.setdefault("frame_width", int(p.get("frame_width", 320)))
-    kwargs.setdefault("fast_path", p.get("fast_path") or {})
-    export_dir = os.environ.get("EMOKIT_CHAT_EXPORT_DIR") or p.get("export_dir")   # the env var wins (tests)
+def build_app(params: Mapping[str, Any] | None = None, **kwargs: Any) -> ChatApp:
+    """The app as ``params`` (chapter 06's parameters; default: ``load_params("06_empathic_chat")``, so
+    every setting comes from ``params/06_empathic_chat.yaml``, ``app`` section) set it up."""
+    if params is None:
+        from ..config import load_params
+
+        params = load_params("06_empathic_chat")
+    p = params["app"]
+    session = kwargs.pop("session", None) or ChatSession(persona=p["persona"])
+    kwargs.setdefault("camera", p["camera"])
+    kwargs.setdefault("frame_width", int(p["frame_width"]))
+    kwargs.setdefault("fast_path", dict(p["fast_path"]))
+    export_dir = os.environ.get("EMOKIT_CHAT_EXPORT_DIR") or p["export_dir"]   # the env var wins (tests)
     if export_dir:
         kwargs.setdefault("export_dir", export_dir)
-    return ChatApp(session=session, fps=float(kwargs.pop("fps", p.get("live_fps", 4.0))), **kwargs)
+    return ChatApp(session=session, fps=float(kwargs.pop("fps", p["live_fps"])), **kwargs)

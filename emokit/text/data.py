@@ -135,11 +135,11 @@ class TextData:
 def prepare_data(root: Path, p: Mapping[str, Any]) -> TextData:
     """Official splits kept; seeded stratified subsamples of train/dev(/test) sized by params."""
     full = load_splits(root)
-    seed = int(p.get("seed", 42))
-    sizes = p.get("data", {})
-    train = stratified_subsample(full["train"], sizes.get("n_train"), seed)
-    val = stratified_subsample(full["dev"], sizes.get("n_val"), seed)
-    test = stratified_subsample(full["test"], sizes.get("n_test"), seed)
+    seed = int(p["seed"])
+    sizes = p["data"]
+    train = stratified_subsample(full["train"], sizes["n_train"], seed)
+    val = stratified_subsample(full["dev"], sizes["n_val"], seed)
+    test = stratified_subsample(full["test"], sizes["n_test"], seed)
     return TextData(full, train, val, test, count_rows(root))
 
 
@@ -153,13 +153,13 @@ class EkmanData:
 def prepare_ekman(root: Path, p: Mapping[str, Any]) -> EkmanData:
     import random
 
-    seed = int(p.get("seed", 42))
-    e = p.get("ekman", {})
+    seed = int(p["seed"])
+    e = p["ekman"]
     rng = random.Random(seed)
 
     def sub(rows, n):
         return rows if not n or n >= len(rows) else rng.sample(rows, n)
 
-    return EkmanData(sub(read_ekman(root, "train"), e.get("n_train")),
-                     sub(read_ekman(root, "dev"), e.get("n_dev")),
-                     sub(read_ekman(root, "test"), e.get("n_test")))
+    return EkmanData(sub(read_ekman(root, "train"), e["n_train"]),
+                     sub(read_ekman(root, "dev"), e["n_dev"]),
+                     sub(read_ekman(root, "test"), e["n_test"]))

@@ -71,23 +71,23 @@ def dedupe(records: Sequence[Record]) -> list[Record]:
 
 def prepare(root: Path, params: Mapping) -> ZhData:
     z = params["zh"]
-    seed = int(z.get("seed", params.get("seed", 42)))
-    recs, _ = read_zh_text(root, overrides=z.get("label_overrides") or None)
+    seed = int(z["seed"])
+    recs, _ = read_zh_text(root, overrides=z["label_overrides"] or None)
     recs = dedupe(recs)
     parts = split_by_group(recs, {"test": float(z["test_frac"]), "val": float(z["val_frac"])}, seed)
     train, val, test = parts["train"], parts["val"], parts["test"]
     # smoke/demo limits: seeded stratified subsamples (None = all)
-    train = tdata.stratified_subsample(train, z.get("n_train"), seed)
-    val = tdata.stratified_subsample(val, z.get("n_val"), seed)
-    test = tdata.stratified_subsample(test, z.get("n_test"), seed)
-    train_e5 = tdata.stratified_subsample(train, z.get("n_train_e5"), seed)
+    train = tdata.stratified_subsample(train, z["n_train"], seed)
+    val = tdata.stratified_subsample(val, z["n_val"], seed)
+    test = tdata.stratified_subsample(test, z["n_test"], seed)
+    train_e5 = tdata.stratified_subsample(train, z["n_train_e5"], seed)
     return ZhData(train, val, test, train_e5)
 
 
 def english_rows(d, params: Mapping) -> list[Record]:
     """English GoEmotions training rows (single-label, 7 classes) candidates for the Chinese route's
     training set: a seeded stratified subsample of ``zh.n_english`` rows (0 = none)."""
-    n = int(params["zh"].get("n_english") or 0)
+    n = int(params["zh"]["n_english"] or 0)
     if n <= 0:
         return []
-    return tdata.stratified_subsample(d.full["train"], n, int(params.get("seed", 42)) + 1)
+    return tdata.stratified_subsample(d.full["train"], n, int(params["seed"]) + 1)
