@@ -15,9 +15,9 @@ default here are *optional slots* whose absence means "nothing", never a number:
 ``exclude_sources`` (none excluded), a script turn's ``face`` (no face), the profile-specific blocks of
 chapter 04/05 (``None`` in the profile that has no such data), each checked against the mode that needs it.
 
-A parsed section is also a read-only mapping (``p["train"]["lr"]`` and ``p.train.lr`` both work, and
-``**p.train`` unpacks), so code that takes a section as a mapping keeps working; :meth:`Section.to_dict`
-gives the plain dict papermill injects into a notebook.
+A parsed section is also a read-only dict (``p["train"]["lr"]`` and ``p.train.lr`` both work, ``**p.train``
+unpacks, ``json.dumps`` writes it into a model card), so code that takes a section as a mapping keeps
+working; :meth:`Section.to_dict` gives the plain, mutable dict papermill injects into a notebook.
 """
 from __future__ import annotations
 
@@ -75,40 +75,42 @@ def _suggest(key: str, known) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class Section(Mapping):
-    """Base of every params dataclass: parsed from a YAML mapping, read like a mapping or by attribute."""
+class Section(dict):
+    """Base of every params dataclass: built by :func:`parse` from a YAML mapping, read by attribute
+    (``p.train.lr``) or like the plain dict it also is (``p["train"]["lr"]``, ``**p.train``, ``json.dumps``),
+    and read-only both ways (parameters come from the file, not from the code that reads them)."""
 
     _loader_fields: ClassVar[tuple[str, ...]] = ()
 
-    # --- read-only mapping face -------------------------------------------------------------------
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(x.name for x in fields(cls))
 
     def __getitem__(self, key: str) -> Any:
-        if key in self.field_names():
-            return getattr(self, key)
-        raise KeyError(f"{type(self).__name__} has no key {key!r}" + _suggest(key, self.field_names()))
+        try:
+            return dict.__getitem__(self, key)
+        except KeyError:
+            raise KeyError(f"{type(self).__name__} has no key {key!r}" + _suggest(key, self.field_names())) from None
 
-    def __iter__(self):
-        return iter(self.field_names())
+    def _read_only(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is read-only: parameters come from params/*.yaml "
+                        "(use .to_dict() for a copy to change)")
 
-    def __len__(self) -> int:
-        return len(self.field_names())
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _read_only
 
-    def __eq__(self, other):  # like a dict (a section equals the mapping it was parsed from)
-        if not isinstance(other, Mapping):
-            return NotImplemented
-        return dict(self.items()) == dict(other.items())
-
-    __hash__ = None  # type: ignore[assignment]
+    def __reduce__(self):  # copy / deepcopy / pickle rebuild through the parser
+        return (_rebuild, (type(self), self.to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _plain(getattr(self, k)) for k in self.field_names()}
+        return {k: _plain(v) for k, v in self.items()}
 
     @classmethod
     def help(cls) -> dict[str, str]:
         return {x.name: x.metadata.get("help", "") for x in fields(cls)}
+
+
+def _rebuild(cls, data):
+    return parse(cls, data, f"(a copy of {cls.__name__})")
 
 
 def _plain(value):
@@ -223,10 +225,12 @@ def parse(cls: type[Section], data: Mapping, src: str, path: tuple = ()) -> Sect
             continue
         kwargs[fl.name] = _convert(hints[fl.name], data[fl.name], src, _join(path, fl.name))
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except ValueError as exc:
         prefix = _where(path) + "." if path else ""
         raise ParamsError(f"{src}: {prefix}{exc}") from None
+    dict.update(obj, {x.name: getattr(obj, x.name) for x in fields(cls)})  # the mapping face
+    return obj
 
 
 def _section_types(tp) -> list[tuple[str, type]]:
@@ -269,7 +273,7 @@ def check_keys(cls: type[Section], data: Mapping, src: str, path: tuple = ()) ->
 
 # --- profile.yaml ---------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ProfileParams(Section):
     profile: Literal["demo", "full"] = f("The one switch: demo (offline CPU, ../shared/data) or full.")
     data_root: str | None = f("Folder with the datasets; null = $EMOKIT_DATA_ROOT, else ../shared/data.")
@@ -277,7 +281,7 @@ class ProfileParams(Section):
 
 # --- shared pieces ----------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ChapterParams(Section):
     """Fields every chapter has; ``profile``, ``smoke`` and ``data_root`` are set by the loader."""
     _loader_fields: ClassVar[tuple[str, ...]] = ("profile", "smoke", "data_root")
@@ -294,14 +298,14 @@ def _fractions(key: str, fr, n: int) -> None:
 
 # --- 00_datasets ------------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class GoEmotionsInventory(Section):
     split_sets: dict[str, list[Literal["train", "dev", "test"]]] = f(
         "Named sets of splits on which the GoEmotions cleanings are counted.")
     cap_per_class: list[int] = f("Extra 'single label, each class capped at N' variants.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class DatasetsParams(ChapterParams):
     corpora: list[str] = f("Corpora the chapter inventories (emokit.data.corpora.CORPORA names).")
     overrides: dict[str, dict[str, str | None]] = f("Per-corpus label overrides {source label: class or null}.")
@@ -312,7 +316,7 @@ class DatasetsParams(ChapterParams):
 
 # --- 01_vision --------------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class VisionData(Section):
     source: str = f("Face corpus under the data root (fer2013/<subset>/<emotion>/*.jpg).")
     split_mode: Literal["random", "official"] = f("random: seeded stratified split of train_subset; "
@@ -329,19 +333,19 @@ class VisionData(Section):
         _in_range("per_class", self.per_class, 1)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class VisionDetect(Section):
     crop_max_side: int = f("Images this small without a detection are taken whole as the face.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LandmarksParams(Section):
     C: float = f("RBF SVC regularisation.")
     size: int = f("Crops are up-scaled to this many pixels before the shape predictor.")
     inset: float = f("Face rectangle inset (fraction) given to the shape predictor.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ResnetArch(Section):
     layers: list[int] = f("Blocks per stage.")
     width: int = f("Channels of the first stage.")
@@ -350,7 +354,7 @@ class ResnetArch(Section):
     dropout: float = f("Dropout before the classifier.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ResnetParams(Section):
     pretrained: str | None = f("torchvision resnet18 state-dict file; null = random init.")
     arch: ResnetArch = f("Network shape.")
@@ -370,7 +374,7 @@ class ResnetParams(Section):
         _in_range("lr", self.lr, 0, lo_open=True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class RobustnessGrid(Section):
     brightness: list[float] = f("Brightness shifts.")
     contrast: list[float] = f("Contrast factors.")
@@ -379,25 +383,25 @@ class RobustnessGrid(Section):
     occlusion: list[float] = f("Occluded share of the face.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class RobustnessParams(Section):
     n_per_class: int = f("Test faces per class used for the curves.")
     grid: RobustnessGrid = f("Perturbation levels.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class VideoParams(Section):
     n_frames: int = f("Uniformly spaced frames per clip (report 4: 5).")
     demo_clips: int = f("Synthetic test clips built from held-out faces.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LiveParams(Section):
     frames: int = f("Synthetic 640x480 frames timed with LiveAnalyzer.")
     detect_every: int = f("Run the face detector every N frames.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class BrowserLiveParams(Section):
     seconds: float = f("Measured after warm_s, when the widget reports its fast path running.")
     warm_s: float = f("Warm-up before measuring.")
@@ -406,7 +410,7 @@ class BrowserLiveParams(Section):
     candidates: int = f("Held-out faces tried until the tiny face detector finds one.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class VisionParams(ChapterParams):
     threads: int = f("torch threads.")
     data: VisionData = f("Which faces, and how they are split.")
@@ -425,7 +429,6 @@ class VisionParams(ChapterParams):
 
 # --- 02_text ----------------------------------------------------------------------------------------
 
-_TFIDF_KEYS = ("analyzer", "ngram", "C", "min_df", "max_features")
 _HEAD_KEYS = {"mlp": ("kind", "hidden", "dropout", "epochs", "lr", "weight_decay", "batch", "patience"),
               "linear": ("kind", "C")}
 
@@ -438,17 +441,30 @@ def _head_spec(key: str, spec: Mapping) -> None:
     _require(not missing, key, f"a {kind} head needs {missing}")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
+class Tfidf(Section):
+    analyzer: Literal["word", "char", "char_wb"] = f("Tokens: words, or character n-grams (char_wb: within words).")
+    ngram: list[int] = f("[min, max] n-gram length.")
+    C: float = f("Inverse regularisation of the balanced logistic regression.")
+    min_df: int = f("Minimum document frequency of an n-gram.")
+    max_features: int = f("Vocabulary cap.")
+
+    def __post_init__(self):
+        _require(len(self.ngram) == 2 and 1 <= self.ngram[0] <= self.ngram[1], "ngram",
+                 f"must be [min, max] with 1 <= min <= max, got {self.ngram!r}")
+
+
+@dataclass(eq=False, frozen=True)
 class TextEmbeddings(Section):
     english_encoder: str = f("Sentence encoder of the English rows (emokit.text.embeddings.ENCODERS).")
     threads: int = f("torch threads while embedding.")
     batch: int = f("Sentences per encoder call.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextHeads(Section):
     candidates: list[dict[str, Any]] = f("Heads on the cached embeddings (kind mlp or linear), chosen on dev.")
-    tfidf: dict[str, Any] = f("Word TF-IDF + logistic regression scorer mixed in (analyzer, ngram, C, ...).")
+    tfidf: Tfidf | None = f("Word TF-IDF + logistic regression scorer mixed in (null: none).")
     text_weights: list[float] = f("Weights of the TF-IDF scorer in the mix, chosen on dev.")
     tune_offsets: bool = f("Per-class log-probability offsets chosen on dev.")
     name: str = f("Model folder name.")
@@ -457,10 +473,9 @@ class TextHeads(Section):
         _require(len(self.candidates) > 0, "candidates", "needs at least one head")
         for i, c in enumerate(self.candidates):
             _head_spec(f"candidates[{i}]", c)
-        _allowed_keys("tfidf", self.tfidf, _TFIDF_KEYS)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextZh(Section):
     seed: int = f("Seed of the Chinese split and subsamples.")
     test_frac: float = f("Share of the Chinese rows held out for test.")
@@ -477,27 +492,26 @@ class TextZh(Section):
         _in_range("val_frac", self.val_frac, 0, 1, True, True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextZhHead(Section):
     english_choices: list[int] = f("How many of the English rows to add (chosen on val).")
     e5_head: dict[str, Any] = f("Head on the e5 embeddings (kind linear, C).")
-    tfidf: dict[str, Any] = f("Character TF-IDF scorer (ngram, C, min_df, max_features).")
+    tfidf: Tfidf = f("Character TF-IDF scorer.")
     text_weights: list[float] = f("Weight of the TF-IDF scorer in the mix, chosen on val.")
     name: str = f("Model folder name.")
 
     def __post_init__(self):
         _head_spec("e5_head", self.e5_head)
-        _allowed_keys("tfidf", self.tfidf, _TFIDF_KEYS)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextData(Section):
     n_train: int | None = f("Official train rows (null = all single-label rows).")
     n_val: int | None = f("Official dev rows for validation / model selection.")
     n_test: int | None = f("Official test rows scored (null = all).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextEkman(Section):
     n_train: int | None = f("Official train rows (multi-label kept) for the per-label heads.")
     n_dev: int | None = f("Dev rows to tune the per-label thresholds.")
@@ -505,7 +519,7 @@ class TextEkman(Section):
     C: float = f("Inverse L2 strength of the per-label logistic regressions (full profile probe).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class EkmanHead(Section):
     kind: Literal["mlp"] = f("Multi-label MLP on the cached embeddings.")
     hidden: int = f("Hidden units.")
@@ -515,21 +529,18 @@ class EkmanHead(Section):
     weight_decay: float = f("Weight decay.")
     batch: int = f("Batch size.")
     patience: int = f("Early-stop patience (epochs).")
-    tfidf: dict[str, Any] = f("Per-label word TF-IDF logistic regressions averaged in.")
+    tfidf: Tfidf | None = f("Per-label word TF-IDF logistic regressions averaged in (null: none).")
     text_weights: list[float] = f("Weight of the TF-IDF scorers, chosen on dev.")
 
-    def __post_init__(self):
-        _allowed_keys("tfidf", self.tfidf, _TFIDF_KEYS)
 
-
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ZeroShot(Section):
     nade_neutral_threshold: float = f("0: nade never says Neutral, as in the report.")
     nade_neutral_threshold_alt: float = f("Second reading: Neutral when no mapped score reaches this.")
     hf_model: str | None = f("full: a hub emotion model with a mismatched label set.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class Routing(Section):
     min_other_confidence: float = f("Latin-script text leaves the English model only when langid is this sure.")
     min_other_chars: int = f("... and it has at least this many letters.")
@@ -537,7 +548,7 @@ class Routing(Section):
 
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class Asr(Section):
     model: str = f("Whisper model of the CLI default.")
     compare: list[str] = f("Models scored beside it on the same clips.")
@@ -545,7 +556,7 @@ class Asr(Section):
     n_zh_clips: int | None = f("Synthesised Chinese clips (null = all).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class FineTuneStage(Section):
     name: str = f("Stage name (model folder).")
     model: str = f("Hub model id.")
@@ -562,7 +573,7 @@ class FineTuneStage(Section):
     logging_steps: int = f("Trainer logging interval.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextParams(ChapterParams):
     select_by: str = f("The CLI default model = best candidate on this validation metric.")
     embeddings: TextEmbeddings = f("The 02_text_embeddings stage.")
@@ -585,7 +596,7 @@ class TextParams(ChapterParams):
 
 # --- 03_audio ---------------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class AudioSplit(Section):
     fractions: list[float] = f("Train / val / test share of clips, whole speakers only.")
     seed: int = f("Seed of the speaker split.")
@@ -594,7 +605,7 @@ class AudioSplit(Section):
         _fractions("fractions", self.fractions, 3)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LogMel(Section):
     sr: int = f("Sample rate.")
     n_fft: int = f("FFT size.")
@@ -606,7 +617,7 @@ class LogMel(Section):
 
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LinearHeads(Section):
     C_grid: list[float] = f("Logistic-regression C values, chosen on validation accuracy.")
 
@@ -615,7 +626,7 @@ def _train_keys(key: str, overrides: Mapping) -> None:
     _allowed_keys(key, overrides, AudioTrain.field_names())
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class AudioTrain(Section):
     epochs: int = f("Epochs.")
     batch_size: int = f("Batch size.")
@@ -639,7 +650,7 @@ class AudioTrain(Section):
         _in_range("lr", self.lr, 0, lo_open=True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class AudioVariant(Section):
     arch: Literal["v1", "v2", "v3"] = f("Network (emokit.audio.models).")
     arch_params: dict[str, Any] = f("Keyword arguments of the network.")
@@ -650,7 +661,7 @@ class AudioVariant(Section):
         _train_keys("train", self.train)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class AudioGrid(Section):
     lr: list[float] = f("Learning rates of the grid.")
     batch_size: list[int] = f("Batch sizes of the grid.")
@@ -662,7 +673,7 @@ class AudioGrid(Section):
         _train_keys("train", self.train)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class CrossCorpus(Section):
     pairs: list[list[str]] = f("[train corpus, test corpus] pairs.")
     models: list[Literal["v3", "egemaps"]] = f("Models trained per pair.")
@@ -675,7 +686,7 @@ class CrossCorpus(Section):
             _require(len(p) == 2, f"pairs[{i}]", f"must be [train corpus, test corpus], got {p!r}")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class AudioParams(ChapterParams):
     threads: int = f("torch threads.")
     silence_db: float = f("Loudest 46 ms frame below this RMS (dBFS) => no_speech.")
@@ -709,7 +720,7 @@ class AudioParams(ChapterParams):
 
 # --- 04_late_fusion ---------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class FusionGrid(Section):
     step: float = f("Simplex grid step (1/step steps per axis).")
     metric: Literal["f1_weighted", "f1_macro", "accuracy"] = f("What the search maximises on dev.")
@@ -718,40 +729,40 @@ class FusionGrid(Section):
         _in_range("step", self.step, 0, 1, True)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class Calibration(Section):
     n_bins: int = f("Reliability-diagram bins (top-label confidence).")
     temperature_bounds: list[float] = f("Search range of each modality's temperature.")
     use_in_analyze: bool = f("Fuse calibrated probabilities in analyze() (the report fuses raw ones).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class MeldTextEval(Section):
     split: Literal["train", "dev", "test"] = f("MELD split through emokit.text.predict.")
     limit: int | None = f("Rows (null = all).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class Pool(Section):
     chapter: str = f("Chapter whose held-out rows are used.")
     splits: list[str] = f("Splits of that chapter used.")
     sources: list[str] = f("Corpora used.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class TextPool(Section):
     source: str = f("Corpus of the sentences.")
     split: str = f("Split of the sentences.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class MeldClips(Section):
     train: str | None = f("MELD.Raw train folder (only needed by 05).")
     dev: str | None = f("MELD.Raw dev folder.")
     test: str | None = f("MELD.Raw test folder.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LateFusionParams(ChapterParams):
     modalities: list[Literal["vision", "audio", "text"]] = f("Order of the probability caches.")
     grid: FusionGrid = f("Weight search.")
@@ -771,11 +782,10 @@ class LateFusionParams(ChapterParams):
     split_group: Literal["recording", "speaker"] | None = f("Triples sharing this share a split.", default=None)
     # meld_clips (full) only:
     meld_clips: MeldClips | None = f("MELD.Raw folders of each split (meld_clips).", default=None)
-    frames_per_clip: int | None = f("Face frames per clip (meld_clips).", default=None)
 
     _NEEDS: ClassVar[dict[str, tuple[str, ...]]] = {
         "label_matched_triples": ("vision", "audio", "text", "pairs_per_voice", "split_fractions", "split_group"),
-        "meld_clips": ("meld_clips", "frames_per_clip")}
+        "meld_clips": ("meld_clips",)}
 
     def __post_init__(self):
         missing = [k for k in self._NEEDS[self.set] if getattr(self, k) is None]
@@ -790,7 +800,7 @@ class LateFusionParams(ChapterParams):
 
 # --- 05_hybrid_fusion -------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class HybridModel(Section):
     d_model: int = f("Per-modality projection size.")
     heads: int = f("Cross-attention heads.")
@@ -799,7 +809,7 @@ class HybridModel(Section):
         _require(self.d_model % self.heads == 0, "d_model", f"{self.d_model} is not divisible by heads {self.heads}")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class HybridTrain(Section):
     lr: float = f("Learning rate.")
     epochs: int = f("Epochs.")
@@ -810,16 +820,17 @@ class HybridTrain(Section):
     select_on: Literal["f1_weighted", "f1_macro", "accuracy"] = f("The epoch kept (validation).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class HybridVariant(Section):
     weight_decay: float = f("Weight decay.")
     dropout: float = f("Dropout.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class HybridData(Section):
-    kind: Literal["trimodal_cache", "m3ed", "meld"] = f("trimodal_cache: chapter 04's label-matched triples; "
-                                                         "m3ed | meld: a DialogueRNN-style feature pickle.")
+    kind: Literal["trimodal_cache", "m3ed", "meld", "npz"] = f(
+        "trimodal_cache: chapter 04's label-matched triples; m3ed | meld: a DialogueRNN-style feature pickle; "
+        "npz: a feature file in the trimodal cache's layout.")
     chapter: str | None = f("Chapter holding the trimodal cache (trimodal_cache).", default=None)
     path: str | None = f("The feature pickle (m3ed | meld).", default=None)
     fields: list[str] | None = f("Field order of the pickle; null = DIALOGUE_FIELDS[kind].", default=None)
@@ -828,9 +839,11 @@ class HybridData(Section):
     def __post_init__(self):
         if self.kind == "trimodal_cache":
             _require(self.chapter is not None, "chapter", "trimodal_cache needs the chapter holding the cache")
+        if self.kind == "npz":
+            _require(self.path is not None, "path", "npz needs the feature file's path")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class HybridParams(ChapterParams):
     threads: int = f("torch threads.")
     model: HybridModel = f("emokit/fusion/hybrid.py.")
@@ -843,7 +856,7 @@ class HybridParams(ChapterParams):
 
 # --- 06_empathic_chat -------------------------------------------------------------------------------
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LLMParams(Section):
     timeout_s: float = f("Per read (first byte, and between chunks of the stream).")
     connect_timeout_s: float = f("Connect timeout.")
@@ -859,7 +872,7 @@ class LLMParams(Section):
     history_chars: int = f("... and this many characters.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class LocalLLMParams(Section):
     enabled: bool = f("false: templates when no key is set.")
     model: str = f("GGUF model (emokit.chat.local_llm.MODELS).")
@@ -878,7 +891,7 @@ class LocalLLMParams(Section):
     max_restarts: int = f("A server that dies is restarted this many times, then templates.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class FastPath(Section):
     enabled: bool = f("false: the kernel draws the box at live_fps.")
     tf_backend: Literal["", "webgl", "wasm", "cpu"] = f("'' = WebGL on a hardware GPU, else wasm, else cpu.")
@@ -899,7 +912,7 @@ class FastPath(Section):
         _require(self.input_size % 32 == 0, "input_size", f"must be a multiple of 32, got {self.input_size}")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class AppParams(Section):
     persona: str = f("Persona selected when the app opens.")
     live_fps: float = f("Camera frames per second sent to the vision backend.")
@@ -909,14 +922,14 @@ class AppParams(Section):
     fast_path: FastPath = f("The browser fast path (emokit/chat/camera_widget.py).")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class PerceptionParams(Section):
     real: bool = f("Try emokit.fusion.analyze / emokit.text.transcribe on shared data files.")
     n_faces: int = f("Held-out FER2013 faces used in the scripted demo.")
     n_audio: int = f("Held-out RAVDESS clips used in the scripted demo.")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class RiskParams(Section):
     seed: int = f("Seed of the risk model's splits and fit.")
     split_fractions: list[float] = f("Train / val / test for the English sets.")
@@ -940,7 +953,7 @@ class RiskParams(Section):
         _in_range("crisis_max_false_alarm", self.crisis_max_false_alarm, 0, 1)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ScriptTurn(Section):
     text: str = f("What the user says.")
     persona: str | None = f("Switch to this persona first (absent: keep).", default=None)
@@ -949,7 +962,7 @@ class ScriptTurn(Section):
     audio: int | None = f("Index into the chosen clips (absent: no audio).", default=None)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, frozen=True)
 class ChatParams(ChapterParams):
     llm: LLMParams = f("The remote OpenAI-compatible voice (configured from the environment).")
     local_llm: LocalLLMParams = f("The local llama.cpp voice.")

@@ -79,6 +79,18 @@ def test_sections_read_like_mappings():
     assert p.variants["v3"].arch_params["widths"] == [8, 16, 32, 64]
     with pytest.raises(KeyError, match="did you mean 'lr'"):
         p.train["lrr"]
+    import copy
+    import json
+
+    assert isinstance(p.split, dict) and json.loads(json.dumps(p.split)) == p.split.to_dict()   # model cards
+    assert copy.deepcopy(p) == p and type(copy.deepcopy(p).train) is schema.AudioTrain
+    with pytest.raises(TypeError, match="read-only"):
+        p.train["lr"] = 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.train.lr = 1.0
+    d = p.to_dict()
+    d["train"]["lr"] = 1.0                               # a plain copy may change
+    assert type(d["train"]) is dict and p.train.lr != 1.0
 
 
 def test_no_defaults_in_the_schema_but_optional_slots():

@@ -17,10 +17,10 @@ from .corpora import load_corpora, split_by_speaker
 def load_records(params: dict) -> tuple[list[Record], dict]:
     from ..config import data_root
 
-    root = data_root(params.get("data_root"))
-    records, summary = load_corpora(list(params["corpora"]), root, params.get("max_per_speaker"))
-    sp = params.get("split", {})
-    records = split_by_speaker(records, tuple(sp.get("fractions", (0.6, 0.2, 0.2))), seed=int(sp.get("seed", 42)))
+    root = data_root(params["data_root"])
+    records, summary = load_corpora(list(params["corpora"]), root, params["max_per_speaker"])
+    sp = params["split"]
+    records = split_by_speaker(records, tuple(sp["fractions"]), seed=int(sp["seed"]))
     return records, summary
 
 
@@ -47,8 +47,8 @@ class AudioData:
 
 def prepare(params: dict, cache_root: Path | None = None, progress: bool = True) -> AudioData:
     records, _ = load_records(params)
-    cfg = feat.LogMelConfig.from_params(params.get("logmel"))
-    cache = build_cache(records, cfg, tuple(params.get("feature_sets", ("logmel",))), root=cache_root,
+    cfg = feat.LogMelConfig.from_params(params["logmel"])
+    cache = build_cache(records, cfg, tuple(params["feature_sets"]), root=cache_root,
                         progress=progress)
     y = np.array([LABELS7.index(r.label) for r in records])
     return AudioData(records, y, np.array([r.split for r in records]), np.array([r.source for r in records]),

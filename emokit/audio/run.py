@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     ap.add_argument("--resume", action="store_true", help="continue from models/<name>/ckpt/last.pt")
     ap.add_argument("--out", default=None, help="chapter output folder (default artifacts/03_audio)")
     args = ap.parse_args(argv)
-    params = load_params("03_audio", profile=args.profile, smoke=args.smoke)
-    params.setdefault("train", {})["checkpoint"] = True
+    params = load_params("03_audio", profile=args.profile, smoke=args.smoke).to_dict()   # this run's copy:
+    params["train"]["checkpoint"] = True                                                  # the CLI's overrides
     unknown = [n for n in args.variants if n not in params["variants"]]
     if unknown:
         print(f"unknown variant {unknown[0]!r}; known: {', '.join(params['variants'])}", file=sys.stderr)

@@ -21,11 +21,11 @@ CHAPTER = "03_audio"
 
 def _card(name: str, params: dict, data: AudioData, tr: np.ndarray, va: np.ndarray, te: np.ndarray,
           extra: dict) -> dict:
-    return {"name": name, "chapter": CHAPTER, "profile": params.get("profile"),
+    return {"name": name, "chapter": CHAPTER, "profile": params["profile"],
             "data": {"corpora": sorted(set(data.source[tr].tolist())), "n_train": int(len(tr)),
                      "n_val": int(len(va)), "n_test": int(len(te)),
-                     "split": params.get("split"), "splits_csv": "splits.csv"},
-            "silence_db": params.get("silence_db", -50.0), "labels": list(LABELS7), **extra}
+                     "split": params["split"], "splits_csv": "splits.csv"},
+            "silence_db": params["silence_db"], "labels": list(LABELS7), **extra}
 
 
 def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir: Path,
@@ -38,7 +38,7 @@ def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir:
     tr = data.idx("train", exclude=exclude) if tr is None else tr
     va = data.idx("val") if va is None else va
     te = data.idx("test") if te is None else te
-    tcfg = TrainConfig.from_params({**params.get("train", {}), **spec.get("train", {})})
+    tcfg = TrainConfig.from_params({**params["train"], **spec.get("train", {})})   # spec: a variant or a grid cell
     torch.manual_seed(tcfg.seed)
     net = build_model(spec["arch"], **spec.get("arch_params", {}))
     res = fit(net, data.x(tr), data.y[tr], data.x(va), data.y[va], tcfg,
@@ -49,7 +49,7 @@ def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir:
     m = {**metric_stats(data.y[va], pv, "val"), **metric_stats(data.y[te], pt, "test")}
     out = {"name": name, "arch": spec["arch"], "metrics": m, "history": res.history, "best_epoch": res.best_epoch,
            "best_val_accuracy": res.best_val_accuracy, "val_pred_counts": res.val_pred_counts,
-           "collapsed": is_collapsed(res.val_pred_counts, params.get("collapse_share", 0.95)),
+           "collapsed": is_collapsed(res.val_pred_counts, params["collapse_share"]),
            "wall_s": res.wall_s, "train_samples_per_s": res.train_samples_per_s, "n_params": n_params(net),
            "confusion": confusion(data.y[te], pt), "test_probs": pt, "test_idx": te, "device": res.device}
     if save:
@@ -76,11 +76,10 @@ def train_linear(name: str, feature: str, params: dict, data: AudioData, models_
     tr = data.idx("train") if tr is None else tr
     va = data.idx("val") if va is None else va
     te = data.idx("test") if te is None else te
-    lp = params.get("linear", {})
     t0 = time.perf_counter()
     best = None
-    for C in lp.get("C_grid", [0.01, 0.1, 1.0]):
-        head = LinearHead.fit(x[tr], data.y[tr], C=float(C), seed=int(params.get("seed", 42)))
+    for C in params["linear"]["C_grid"]:
+        head = LinearHead.fit(x[tr], data.y[tr], C=float(C), seed=int(params["seed"]))
         acc = float((head.predict_proba(x[va]).argmax(1) == data.y[va]).mean())
         if best is None or acc > best[0]:
             best = (acc, float(C), head)
@@ -90,7 +89,7 @@ def train_linear(name: str, feature: str, params: dict, data: AudioData, models_
     wall = time.perf_counter() - t0
     out = {"name": name, "arch": f"{feature}+logreg", "metrics": m, "history": [], "best_val_accuracy": acc,
            "C": C, "wall_s": wall, "confusion": confusion(data.y[te], pt), "test_probs": pt, "test_idx": te,
-           "collapsed": is_collapsed(np.bincount(pv.argmax(1), minlength=7).tolist(), params.get("collapse_share", 0.95)),
+           "collapsed": is_collapsed(np.bincount(pv.argmax(1), minlength=7).tolist(), params["collapse_share"]),
            "head": head}
     if save:
         card = _card(name, params, data, tr, va, te, {

@@ -37,7 +37,7 @@ def run_grid(params: dict, data: AudioData, progress: bool = True) -> list[dict]
         it = tqdm(combos, desc="grid", unit="run")
     for lr, bs, ls in it:
         spec = {"arch": "v3", "arch_params": g["arch_params"],
-                "train": {**g.get("train", {}), "lr": lr, "batch_size": bs, "label_smoothing": ls}}
+                "train": {**g["train"], "lr": lr, "batch_size": bs, "label_smoothing": ls}}
         r = train_crnn(f"grid_{lr:g}_{bs}_{ls:g}", spec, params, data, Path("."), save=False)
         losses = [h["train_loss"] for h in r["history"]]
         drop = 1 - losses[-1] / losses[0] if len(losses) > 1 and losses[0] > 0 else 0.0
@@ -46,7 +46,7 @@ def run_grid(params: dict, data: AudioData, progress: bool = True) -> list[dict]
                      # one class predicted AND the training loss did not fall (>= 5%): diverged/stuck, the
                      # report's 25.63% cells; one class with a falling loss is only "not trained enough yet"
                      "one_class": r["collapsed"], "train_loss_drop": drop,
-                     "collapsed": bool(r["collapsed"] and drop < params.get("collapse_min_loss_drop", 0.05)),
+                     "collapsed": bool(r["collapsed"] and drop < params["collapse_min_loss_drop"]),
                      "val_pred_counts": r["val_pred_counts"],
                      "majority_share": max(r["val_pred_counts"]) / max(sum(r["val_pred_counts"]), 1),
                      "test_accuracy": r["metrics"]["test.accuracy"], "wall_s": r["wall_s"],
@@ -65,7 +65,7 @@ def cross_corpus(params: dict, data: AudioData) -> list[dict]:
         te_out = np.flatnonzero(data.source == b)
         for model in cc["models"]:
             if model == "v3":
-                spec = {"arch": "v3", "arch_params": cc["arch_params"], "train": cc.get("train", {})}
+                spec = {"arch": "v3", "arch_params": cc["arch_params"], "train": cc["train"]}
                 r = train_crnn(f"cross_{a}_to_{b}", spec, params, data, Path("."), tr, va, te_in, save=False)
                 import torch
 
@@ -116,7 +116,7 @@ def train_variants(params: dict, data: AudioData, models_dir: Path) -> tuple[dic
     import time
 
     results, t = {}, time.perf_counter()
-    for name in params.get("run_variants") or list(params["variants"]):
+    for name in params["run_variants"] or list(params["variants"]):
         r = results[name] = train_crnn(name, params["variants"][name], params, data, models_dir)
         print(f"{name:15s} val {r['metrics']['val.accuracy']:.3f}  test {r['metrics']['test.accuracy']:.3f}  "
               f"macro-F1 {r['metrics']['test.f1_macro']:.3f}  epochs {len(r['history'])}  {r['wall_s']:.0f}s")
@@ -128,7 +128,7 @@ def train_baselines(params: dict, data: AudioData, models_dir: Path) -> tuple[di
     import time
 
     results, t = {}, time.perf_counter()
-    for name in params.get("baselines", []):
+    for name in params["baselines"]:
         r = results[name] = train_linear(name, name.split("_")[0], params, data, models_dir)
         print(f"{name:15s} val {r['metrics']['val.accuracy']:.3f}  test {r['metrics']['test.accuracy']:.3f}  "
               f"macro-F1 {r['metrics']['test.f1_macro']:.3f}  C={r['C']}")

@@ -74,10 +74,10 @@ def run_script(app_or_session: Any, script: Iterable[dict[str, Any]], faces: lis
         face = faces[step["face"]] if step.get("face") is not None and step["face"] < len(faces) else None
         clip = audio[step["audio"]] if step.get("audio") is not None and step["audio"] < len(audio) else None
         t0 = time.perf_counter()
-        t = app.submit(text=step.get("text", ""), face=face, audio=clip) if app is not None else \
-            session.turn(text=step.get("text", ""), face=face, audio=clip)
+        t = app.submit(text=step["text"], face=face, audio=clip) if app is not None else \
+            session.turn(text=step["text"], face=face, audio=clip)
         wall = time.perf_counter() - t0
-        rows.append({"turn": i + 1, "persona": t.persona, "text": step.get("text", ""), "face": Path(face).name if face else "",
+        rows.append({"turn": i + 1, "persona": t.persona, "text": step["text"], "face": Path(face).name if face else "",
                      "audio": Path(clip).name if clip else "", "transcript": t.transcript or "",
                      "emotion": t.emotion or "", "confidence": t.confidence, "source": t.source,
                      "safety": t.safety_triggered, "ends_with_question": t.reply.rstrip().endswith(("?", "？")),

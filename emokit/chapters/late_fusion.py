@@ -74,12 +74,12 @@ def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str |
         raise ValueError(f"set must be label_matched_triples or meld_clips, got {params['set']!r}")
     pools = {
         "vision": trimodal.read_heldout(params["vision"]["chapter"], artifacts_root, params["vision"]["splits"],
-                                        params["vision"].get("sources")),
+                                        params["vision"]["sources"]),
         "audio": trimodal.read_heldout(params["audio"]["chapter"], artifacts_root, params["audio"]["splits"],
-                                       params["audio"].get("sources")),
+                                       params["audio"]["sources"]),
         "text": trimodal.meld_text_pool(root, params["text"]["split"]),
     }
-    cap = params.get("pool_max_per_label")
+    cap = params["pool_max_per_label"]
     if cap:  # smoke runs: predict only a few held-out inputs per label
         rng = np.random.default_rng(int(params["seed"]))
         for m, p in pools.items():
@@ -89,7 +89,7 @@ def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str |
     for m in ("vision", "audio"):
         predict, _ = _modality(m)
         out = trimodal.cached_predictions(m, pools[m]["input"].tolist(), predict, cache_dir,
-                                          batch=int(params.get("batch_size", 64)))
+                                          batch=int(params["batch_size"]))
         ok = np.array([s == "ok" for s in out["status"]])
         info[f"pool.{m}.heldout"] = int(len(ok))
         info[f"pool.{m}.answered"] = int(ok.sum())
@@ -102,8 +102,8 @@ def build_set(params: Mapping[str, Any], root: str | Path, artifacts_root: str |
     info["pool.text.heldout"] = len(pools["text"])
     df = trimodal.draw_triples(pools["vision"], pools["audio"], pools["text"], seed=int(params["seed"]),
                                pairs_per_voice=int(params["pairs_per_voice"]),
-                               max_per_class=params.get("max_per_class"), fractions=params["split_fractions"],
-                               group_by=params.get("split_group", "recording"))
+                               max_per_class=params["max_per_class"], fractions=params["split_fractions"],
+                               group_by=params["split_group"])
     info["n"] = len(df)
     info["per_label"] = {k: int(v) for k, v in df["label"].value_counts().reindex(LABELS7).fillna(0).items()}
     info["per_split"] = {k: int(v) for k, v in df["split"].value_counts().items()}
@@ -120,7 +120,7 @@ def cache_modalities(df, params: Mapping[str, Any], cache_dir: str | Path,
         t0 = time.perf_counter()
         inputs = df[m].tolist()
         probs[m] = trimodal.cached_predictions(m, inputs, predict, cache_dir,
-                                               batch=int(params.get("batch_size", 64)))["probs"]
+                                               batch=int(params["batch_size"]))["probs"]
         if embeddings:
             embs[m] = trimodal.cached_embeddings(m, inputs, embed, cache_dir)
         secs[m] = time.perf_counter() - t0
@@ -142,12 +142,12 @@ def meld_text_eval(params: Mapping[str, Any], root: str | Path, cache_dir: str |
     """MELD test (2,610 utterances) through ``emokit.text.predict``: scores, confusion, timing."""
     cfg = params["meld_text_eval"]
     pool = trimodal.meld_text_pool(root, cfg["split"])
-    if cfg.get("limit"):
+    if cfg["limit"]:
         pool = pool.sample(n=min(int(cfg["limit"]), len(pool)), random_state=int(params["seed"])).reset_index(drop=True)
     predict, _ = _modality("text")
     t0 = time.perf_counter()
     out = trimodal.cached_predictions("text", pool["input"].tolist(), predict, cache_dir,
-                                      batch=int(params.get("batch_size", 64)))
+                                      batch=int(params["batch_size"]))
     secs = time.perf_counter() - t0
     ok = ~np.isnan(out["probs"]).any(axis=1)
     y = np.asarray([INDEX7[x] for x in pool["label"]])
@@ -193,14 +193,14 @@ def late_fusion_experiments(df, probs: Mapping[str, np.ndarray], params: Mapping
     res["dev_tuned_on_test"] = score(y[test], late.fuse(on(test), g_dev.best_weights), metric)
     res["dev_tuned_on_test_all"] = {k: float(v) for k, v in scores_from_confusion(confusion(
         y[test], late.fuse(on(test), g_dev.best_weights).argmax(1))).items()}
-    rw = params.get("report_weights")
+    rw = params["report_weights"]
     if rw:
         res["report_weights_on_test"] = score(y[test], late.fuse(on(test), rw), metric)
     eq = {m: 1 / len(mods) for m in mods}
     res["equal_weights_on_test"] = score(y[test], late.fuse(on(test), eq), metric)
     # calibration: temperatures fitted on dev, per modality
-    cal = params.get("calibration", {})
-    temps = {m: late.fit_temperature(P[m][dev], y[dev], tuple(cal.get("temperature_bounds", (0.05, 20))))
+    cal = params["calibration"]
+    temps = {m: late.fit_temperature(P[m][dev], y[dev], tuple(cal["temperature_bounds"]))
              for m in mods}
     Pc = {m: late.apply_temperature(P[m], temps[m]) for m in mods}
     g_dev_cal = late.grid_search({m: Pc[m][dev] for m in mods}, y[dev], step=step, metric=metric)
@@ -208,7 +208,7 @@ def late_fusion_experiments(df, probs: Mapping[str, np.ndarray], params: Mapping
     res["grid_dev_calibrated"] = g_dev_cal
     res["calibrated_dev_tuned_on_test"] = score(
         y[test], late.fuse({m: Pc[m][test] for m in mods}, g_dev_cal.best_weights), metric)
-    nb = int(cal.get("n_bins", 10))
+    nb = int(cal["n_bins"])
     res["reliability_raw"] = {m: late.reliability(P[m][test], y[test], nb) for m in mods}
     res["reliability_cal"] = {m: late.reliability(Pc[m][test], y[test], nb) for m in mods}
     res["reliability_raw"]["fused"] = late.reliability(late.fuse(on(test), g_dev.best_weights), y[test], nb)

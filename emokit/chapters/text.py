@@ -255,7 +255,7 @@ def train_english_head(d: TextData, p: Mapping[str, Any], out_dir: Path, profile
 
     enc = p["embeddings"]["english_encoder"]
     hp = p["heads"]
-    seed = int(p.get("seed", 42))
+    seed = int(p["seed"])
     stats: dict = {}
     t0 = time.time()
     Etr = embed_records(enc, [r.input for r in d.train], cache_root, stats)
@@ -268,13 +268,13 @@ def train_english_head(d: TextData, p: Mapping[str, Any], out_dir: Path, profile
     yv = _idx([r.label for r in d.val])
     Pe = scorer.proba(Eva)
     tfs, w = None, 1.0
-    if hp.get("tfidf"):
+    if hp["tfidf"]:                              # null: no TF-IDF scorer
         tfs = TfidfScorer.from_params(hp["tfidf"], seed=seed).fit([r.input for r in d.train],
                                                                   _idx([r.label for r in d.train]))
         Ptf = tfs.proba_texts([r.input for r in d.val])
         table.append({"head": tfs.describe() + " alone", "val.f1_macro": macro_f1(yv, Ptf.argmax(1)), "fit_s": None})
         best_w = (macro_f1(yv, Pe.argmax(1)), 1.0)
-        for tw in hp.get("text_weights", []):
+        for tw in hp["text_weights"]:
             f = macro_f1(yv, mix(Pe, Ptf, 1 - float(tw)).argmax(1))
             table.append({"head": f"{scorer.describe()} x TF-IDF, TF-IDF weight {tw}", "val.f1_macro": f, "fit_s": None})
             log(f"  TF-IDF weight {tw}: val macro-F1 {f:.4f}")
@@ -282,9 +282,9 @@ def train_english_head(d: TextData, p: Mapping[str, Any], out_dir: Path, profile
                 best_w = (f, 1 - float(tw))
         w = best_w[1]
         Pe = mix(Pe, Ptf, w)
-    offsets = tune_offsets(Pe, yv) if hp.get("tune_offsets", True) else np.zeros(len(LABELS7))
+    offsets = tune_offsets(Pe, yv) if hp["tune_offsets"] else np.zeros(len(LABELS7))
     head = EmbeddingHead(enc, scorer, offsets, text_scorer=tfs if w < 1 else None, w=w,
-                         card={"name": hp.get("name", f"{enc}_head")})
+                         card={"name": hp["name"]})
     fit_s = time.time() - t0
     Pv = head.proba_from(Eva, [r.input for r in d.val])
     Pt = head.proba_from(Ete, [r.input for r in d.test])
@@ -344,8 +344,8 @@ def ekman_from_embeddings(ek: EkmanData, encoder: str, cache_root: Path | None, 
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        vec = TfidfVectorizer(analyzer=tfidf.get("analyzer", "word"), ngram_range=tuple(tfidf.get("ngram", (1, 2))),
-                              min_df=int(tfidf.get("min_df", 2)), max_features=int(tfidf.get("max_features", 200000)),
+        vec = TfidfVectorizer(analyzer=tfidf["analyzer"], ngram_range=tuple(tfidf["ngram"]),
+                              min_df=int(tfidf["min_df"]), max_features=int(tfidf["max_features"]),
                               sublinear_tf=True)
         Xtr = vec.fit_transform([x.text for x in ek.train])
         Xdv, Xte = vec.transform([x.text for x in ek.dev]), vec.transform([x.text for x in ek.test])
@@ -353,7 +353,7 @@ def ekman_from_embeddings(ek: EkmanData, encoder: str, cache_root: Path | None, 
         for j in range(Ytr.shape[1]):
             if Ytr[:, j].min() == Ytr[:, j].max():
                 continue
-            clf = LogisticRegression(C=float(tfidf.get("C", 4.0)), max_iter=1000, class_weight="balanced",
+            clf = LogisticRegression(C=float(tfidf["C"]), max_iter=1000, class_weight="balanced",
                                      solver="liblinear", random_state=seed).fit(Xtr, Ytr[:, j])
             T["dev"][:, j], T["test"][:, j] = clf.predict_proba(Xdv)[:, 1], clf.predict_proba(Xte)[:, 1]
         best = (-1.0, 0.0)
@@ -386,7 +386,7 @@ def train_zh_head(z, d: TextData, p: Mapping[str, Any], out_dir: Path, profile: 
     from ..text.heads import EmbeddingHead, LinearScorer, TfidfScorer, _idx, macro_f1, mix, tune_offsets
 
     zp = p["zh_head"]
-    seed = int(p["zh"].get("seed", p.get("seed", 42)))
+    seed = int(p["zh"]["seed"])
     t0 = time.time()
     Etr = embed_records("e5", [r.input for r in z.train_e5], cache_root)
     Eva = embed_records("e5", [r.input for r in z.val], cache_root)
@@ -397,25 +397,24 @@ def train_zh_head(z, d: TextData, p: Mapping[str, Any], out_dir: Path, profile: 
     yv = _idx([r.label for r in z.val])
     table = []
     best = None
-    hc = zp.get("e5_head", {})
-    for n_en in zp.get("english_choices", [0]):
+    hc = zp["e5_head"]
+    for n_en in zp["english_choices"]:
         n_en = min(int(n_en), len(eng))
         X = np.concatenate([Etr, Een[:n_en]]) if n_en else Etr
         y = [r.label for r in z.train_e5] + [r.label for r in eng[:n_en]]
-        s = LinearScorer(C=float(hc.get("C", 0.5)), seed=seed).fit(X, _idx(y))
+        s = LinearScorer(C=float(hc["C"]), seed=seed).fit(X, _idx(y))
         f = macro_f1(yv, s.proba(Eva).argmax(1))
         table.append({"scorer": "e5 head", "english_rows": n_en, "val.f1_macro": f})
         log(f"  e5 head + {n_en} English rows: val macro-F1 {f:.4f}")
         if best is None or f > best[0]:
             best = (f, n_en, s)
     _, n_en, e5s = best
-    tf = zp.get("tfidf", {})
-    tfs = TfidfScorer.from_params(tf, seed=seed)
+    tfs = TfidfScorer.from_params(zp["tfidf"], seed=seed)
     tfs.fit([r.input for r in z.train], _idx([r.label for r in z.train]))
     Pe, Pt_tf = e5s.proba(Eva), tfs.proba_texts([r.input for r in z.val])
     table.append({"scorer": "TF-IDF alone", "english_rows": 0, "val.f1_macro": macro_f1(yv, Pt_tf.argmax(1))})
     best_w = None
-    for tw in zp.get("text_weights", [0.0]):
+    for tw in zp["text_weights"]:
         f = macro_f1(yv, mix(Pe, Pt_tf, 1 - float(tw)).argmax(1))
         table.append({"scorer": f"e5 head x TF-IDF, TF-IDF weight {tw}", "english_rows": n_en, "val.f1_macro": f})
         log(f"  TF-IDF weight {tw}: val macro-F1 {f:.4f}")
@@ -424,7 +423,7 @@ def train_zh_head(z, d: TextData, p: Mapping[str, Any], out_dir: Path, profile: 
     w = best_w[1]
     offsets = tune_offsets(mix(Pe, Pt_tf, w), yv)
     head = EmbeddingHead("e5", e5s, offsets, text_scorer=tfs if w < 1 else None, w=w,
-                         card={"name": zp.get("name", "zh_head")}, multilingual=True, max_length=512)
+                         card={"name": zp["name"]}, multilingual=True, max_length=512)
     fit_s = time.time() - t0 - embed_s
     Pv = head.proba_from(Eva, [r.input for r in z.val])
     Pt = head.proba_from(Ete, [r.input for r in z.test])
@@ -543,11 +542,11 @@ def stage_table_rows(reference_runs: Sequence[Mapping[str, Any]], stages: Sequen
 def asr_eval(root: Path, a: Mapping[str, Any], seed: int = 42) -> tuple[dict[str, float], list[dict], list[dict]]:
     """English WER on RAVDESS (the default model and each of ``a["compare"]``), how many transcripts miss
     the statement's last word, and Chinese CER: ``(metrics, english rows, chinese rows)``."""
-    m, rows = ravdess_wer(root, a.get("n_clips"), seed=seed, model=a.get("model"))
+    m, rows = ravdess_wer(root, a["n_clips"], seed=seed, model=a["model"])
     m["asr.clips_last_word_missing"] = float(sum(1 for r in rows if not r["hypothesis"].lower().rstrip(" .!-").endswith("door")))
-    for other in a.get("compare", []):
-        m.update(ravdess_wer(root, a.get("n_clips"), seed=seed, model=other, prefix=f"asr_{other.replace('.', '_')}")[0])
-    zh_m, zh_rows = zh_speech_cer(a.get("n_zh_clips"), model=a.get("model"))
+    for other in a["compare"]:
+        m.update(ravdess_wer(root, a["n_clips"], seed=seed, model=other, prefix=f"asr_{other.replace('.', '_')}")[0])
+    zh_m, zh_rows = zh_speech_cer(a["n_zh_clips"], model=a["model"])
     m.update(zh_m)
     return m, rows, zh_rows
 
@@ -611,7 +610,7 @@ def ekman_all(ek: EkmanData, stages: Sequence[Mapping[str, Any]], p: Mapping[str
     """The GoEmotions Ekman task: the head on cached embeddings (``english.*`` metrics, and the plain
     result), then a probe on each fine-tuned stage's embeddings (``stage.<name>.*``)."""
     seed, C = int(p["seed"]), float(p["ekman"]["C"])
-    ekm = ekman_from_embeddings(ek, p["embeddings"]["english_encoder"], cache_root, seed=seed, C=C, head=p.get("ekman_head"))
+    ekm = ekman_from_embeddings(ek, p["embeddings"]["english_encoder"], cache_root, seed=seed, C=C, head=p["ekman_head"])
     m = {f"english.{k}": v for k, v in ekm.items()}
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in ekm.items()})
     for s in stages:
@@ -627,7 +626,7 @@ def choose_default(en: Mapping[str, Any], stages: Sequence[Mapping[str, Any]], m
     validation; returns it and the chosen candidate (its ``test`` metrics and ``confusion``)."""
     cands = [{"name": en["name"], "path": en["path"], "val": en["val"]}]
     cands += [{"name": s["name"], "path": s["path"], "val": s["val"]} for s in stages]
-    best = select_best(cands, models_dir, key=p["select_by"], multilingual=multilingual, routing=p.get("routing"))
+    best = select_best(cands, models_dir, key=p["select_by"], multilingual=multilingual, routing=p["routing"])
     chosen = next((s for s in stages if s["name"] == Path(best["path"]).name), None)
     return best, chosen or en
 

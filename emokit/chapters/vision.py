@@ -86,7 +86,7 @@ def load_faces(params: Mapping[str, Any], root: Path, out_dir: Path) -> Faces:
     dp, seed = params["data"], int(params["seed"])
     records, report = read_fer2013_folders(root, dp["train_subset"])
     print("FER2013:", report.summary())
-    if dp.get("per_class"):
+    if dp["per_class"]:
         records = [records[i] for i in per_class_subset(records, int(dp["per_class"]), np.random.default_rng(seed))]
     official = read_fer2013_folders(root, dp["test_subset"])[0] if dp["split_mode"] == "official" else None
     split = split_records(records, dp, seed, official)
@@ -111,7 +111,7 @@ def train_own(params: Mapping[str, Any], data: Faces) -> dict[str, tuple[Backend
     lp, rp = params["landmarks"], params["resnet"]
     out = {"landmarks": train_landmarks(faces, y, C=float(lp["C"]), size=int(lp["size"]), inset=float(lp["inset"]),
                                         seed=seed)}
-    pretrained = os.path.expanduser(rp["pretrained"]) if rp.get("pretrained") else None
+    pretrained = os.path.expanduser(rp["pretrained"]) if rp["pretrained"] else None
     if pretrained and not Path(pretrained).is_file():
         raise FileNotFoundError(f"params resnet.pretrained = {pretrained} does not exist: the full profile needs "
                                 "torchvision's resnet18 ImageNet state dict there (see docs/01_vision.md)")

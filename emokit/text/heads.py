@@ -164,10 +164,10 @@ class TfidfScorer:
         return f"{unit} {self.ngram[0]}-{self.ngram[1]}-gram TF-IDF + logistic regression (balanced, C={self.C})"
 
     @classmethod
-    def from_params(cls, tf: Mapping, seed: int = 42) -> "TfidfScorer":
-        return cls(ngram=tuple(tf.get("ngram", (1, 3))), C=float(tf.get("C", 2.0)), min_df=int(tf.get("min_df", 2)),
-                   max_features=int(tf.get("max_features", 200000)), seed=seed,
-                   analyzer=tf.get("analyzer", "char_wb"))
+    def from_params(cls, tf: Mapping, seed: int) -> "TfidfScorer":
+        """From a ``tfidf`` block of ``params/02_text.yaml`` (emokit.params.Tfidf: every key set there)."""
+        return cls(ngram=tuple(tf["ngram"]), C=float(tf["C"]), min_df=int(tf["min_df"]),
+                   max_features=int(tf["max_features"]), seed=seed, analyzer=tf["analyzer"])
 
 
 # --------------------------------------------------------------------------- validation choices

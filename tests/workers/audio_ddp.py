@@ -47,11 +47,13 @@ def run(out: Path, epochs: int = 3) -> dict:
 
     world = int(os.environ.get("WORLD_SIZE", 1))
     rank, _ = _dist()
-    params = {"profile": "demo", "collapse_share": 0.95,
-              "train": {"threads": 1, "checkpoint": True, "amp": False, "seed": 7},
-              "variants": {"tiny_v1": {"arch": "v1", "arch_params": {"widths": [4, 8, 8], "rnn_hidden": 8},
-                                       "train": {"epochs": epochs, "batch_size": 16, "lr": 3e-3,
-                                                 "early_stop_patience": 50}}}}
+    from emokit.config import load_params
+
+    params = load_params("03_audio", profile="demo").to_dict()   # the chapter's values, a tiny variant
+    params["train"].update({"threads": 1, "checkpoint": True, "amp": False, "seed": 7})
+    params["variants"] = {"tiny_v1": {"arch": "v1", "arch_params": {"widths": [4, 8, 8], "rnn_hidden": 8},
+                                      "train": {"epochs": epochs, "batch_size": 16, "lr": 3e-3,
+                                                "early_stop_patience": 50}}}
     res = train_variants(params, toy_data(), ["tiny_v1"], Path(out))["tiny_v1"]
     rec = {"world": world, "history": res["history"], "metrics": res["metrics"], "best_epoch": res["best_epoch"]}
     (Path(out) / f"rank{rank}.json").write_text(json.dumps(rec, indent=1))
