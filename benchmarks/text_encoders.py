@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     if a.mpnet_dir:
         os.environ["EMOKIT_MPNET_DIR"] = str(a.mpnet_dir)
     p = load_params("02_text")
-    root = data_root(p.get("data_root"))
+    root = data_root(p["data_root"])
     d = tdata.prepare_data(root, p)
     train = zh.english_rows(d, p)
     dev = tdata.stratified_subsample(d.full["dev"], a.n_dev, int(p["seed"]))

@@ -930,16 +930,25 @@ class PerceptionParams(Section):
 
 
 @dataclass(eq=False, frozen=True)
+class RiskFeatures(Section):
+    analyzer: Literal["word", "char", "char_wb"] = f("Tokens: words or character n-grams.")
+    ngram_range: list[int] = f("[min, max] n-gram length.")
+    min_df: int = f("Minimum document frequency.")
+    max_features: int = f("Vocabulary cap.")
+
+
+@dataclass(eq=False, frozen=True)
 class RiskParams(Section):
     seed: int = f("Seed of the risk model's splits and fit.")
     split_fractions: list[float] = f("Train / val / test for the English sets.")
     sos4k_min_label: int = f("SOS-4K myLabel at or above this is at risk.")
+    sos4k_train_negatives: bool = f("Fit SOS-4K rows below sos4k_min_label as negatives (they stay in val/test).")
     use_cssrs: bool = f("C-SSRS Reddit posts, split by user.")
     cssrs_max_posts_per_user: int = f("Posts kept per C-SSRS user.")
     everyday_en: int = f("Ordinary English messages as negatives.")
     everyday_zh: int = f("Ordinary Chinese posts as negatives.")
     max_chars: int = f("A message is cut here before scoring.")
-    features: dict[str, Any] = f("Character n-gram TF-IDF (analyzer, ngram_range, min_df, max_features).")
+    features: RiskFeatures = f("Character n-gram TF-IDF of the messages.")
     C: float = f("Logistic-regression inverse regularisation.")
     threshold_sources: dict[str, list[str]] = f("Per language, the sets whose val split sets the thresholds.")
     target_recall: float = f("Check-in threshold: keyword-OR-model reaches this recall.")
@@ -948,7 +957,6 @@ class RiskParams(Section):
 
     def __post_init__(self):
         _fractions("split_fractions", self.split_fractions, 3)
-        _allowed_keys("features", self.features, ("analyzer", "ngram_range", "min_df", "max_features"))
         _in_range("target_recall", self.target_recall, 0, 1)
         _in_range("crisis_max_false_alarm", self.crisis_max_false_alarm, 0, 1)
 

@@ -16,7 +16,7 @@ from emokit.config import load_params
 def records(shared_data):
     from emokit.audio.data import load_records
 
-    p = load_params("03_audio", profile="demo")
+    p = load_params("03_audio", profile="demo").to_dict()   # a copy this test points at the shared data
     p["data_root"] = str(shared_data)
     recs, summary = load_records(p)
     return recs, summary
@@ -56,7 +56,7 @@ def test_fast_dev_run_on_real_clips_through_the_cache(shared_data, tmp_path):
     from emokit.audio.variants import train_crnn, train_linear
     from emokit.chapters.audio import choose_best
 
-    p = load_params("03_audio", profile="demo", smoke=True)
+    p = load_params("03_audio", profile="demo", smoke=True).to_dict()   # a copy this test changes
     p["data_root"] = str(shared_data)
     p["max_per_speaker"] = 2
     p["feature_sets"] = ["logmel"]

@@ -78,7 +78,7 @@ def _fake_root(tmp_path: Path) -> Path:
 
 
 def _cfg(**over):
-    cfg = {"seed": 1, "split_fractions": [0.6, 0.2, 0.2], "sos4k_min_label": 4, "use_cssrs": True,
+    cfg = {"seed": 1, "split_fractions": [0.6, 0.2, 0.2], "sos4k_min_label": 4, "sos4k_train_negatives": True, "use_cssrs": True,
            "cssrs_max_posts_per_user": 5, "everyday_en": 20, "everyday_zh": 20, "max_chars": 500,
            "features": {"analyzer": "char_wb", "ngram_range": [1, 3], "min_df": 1, "max_features": 5000},
            "C": 4.0, "threshold_sources": {"en": ["twitter_suicidal_en"], "zh": ["sos4k_zh"]},

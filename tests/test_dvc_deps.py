@@ -144,3 +144,52 @@ def test_stage_params_are_listed_by_key(stage):
                 for part in key.split("."):
                     assert isinstance(node, dict) and part in node, f"dvc.yaml stage {stage}: {path}:{key} is absent"
                     node = node[part]
+
+
+# Stages whose outputs are expensive caches list single files (a change elsewhere in the package does not
+# re-embed / re-extract); the others list each package they import as a folder (new modules are covered).
+FILE_LEVEL = {"02_text_embeddings", "03_audio_features"}
+
+
+def suggested_deps(stage: str) -> list[str]:
+    """The emokit deps a stage should list under the rule above (``python tests/test_dvc_deps.py`` prints
+    them; it rewrites dvc.yaml with ``--write``)."""
+    files = sorted({_rel(_module_file(m)) for m in stage_modules(DVC["stages"][stage])})
+    out: list[str] = []
+    for f in files:
+        parts = f.split("/")
+        entry = f if len(parts) == 2 or stage in FILE_LEVEL else "/".join(parts[:2])
+        if entry not in out:
+            out.append(entry)
+    keep = [d for d in DVC["stages"][stage].get("deps", []) if d.startswith("emokit") and not d.endswith(".py")
+            and not (REPO / d).is_dir() and not any(d.startswith(e + "/") for e in out)]
+    return sorted(out + keep, key=lambda d: (d.count("/") == 1 and d.endswith(".py"), d))
+
+
+def _write_dvc_yaml() -> None:
+    lines = (REPO / "dvc.yaml").read_text().splitlines(keepends=True)
+    out, stage, in_deps, done = [], None, False, False
+    for ln in lines:
+        m = re.match(r"^  (\w+):\s*$", ln)
+        if m and m.group(1) in DVC["stages"]:
+            stage, in_deps = m.group(1), False
+        if re.match(r"^    deps:\s*$", ln):
+            in_deps, done = True, False
+        elif re.match(r"^    \w+:", ln):
+            in_deps = False
+        if in_deps and re.match(r"^      - emokit", ln):
+            if not done and stage in STAGES:
+                out += [f"      - {d}\n" for d in suggested_deps(stage)]
+                done = True
+            continue
+        out.append(ln)
+    (REPO / "dvc.yaml").write_text("".join(out))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--write" in sys.argv:
+        _write_dvc_yaml()
+    for s in STAGES:
+        print(s, suggested_deps(s))

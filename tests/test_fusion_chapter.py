@@ -86,7 +86,7 @@ def test_chapter_04_and_05_pipeline_with_fake_models(fake_world, shared_data, tm
     assert set(res["temperatures"]) == {"vision", "audio", "text"}
     late_fusion.write_weights(out, res["grid_dev"].best_weights, res["temperatures"], False, "test")
     # notebook 05 reads what 04 cached
-    p5 = load_params("05_hybrid_fusion", profile="demo", smoke=True)
+    p5 = load_params("05_hybrid_fusion", profile="demo", smoke=True).to_dict()   # a copy this test changes
     p5["data"]["chapter"] = "out04"
     data = hybrid_fusion.hybrid_data(p5, tmp_path)
     assert path.exists() and len(data) == len(df) and data.dims == {"text": 12, "audio": 12, "vision": 12}

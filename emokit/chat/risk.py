@@ -132,8 +132,8 @@ def load_corpora(root: Path, cfg: Mapping[str, Any]):
     import pandas as pd
 
     root = Path(root)
-    seed = int(cfg.get("seed", 42))
-    fr = tuple(cfg.get("split_fractions", (0.7, 0.15, 0.15)))
+    seed = int(cfg["seed"])
+    fr = tuple(cfg["split_fractions"])
     frames = []
     rt = root / "risk_text"
 
@@ -152,7 +152,7 @@ def load_corpora(root: Path, cfg: Mapping[str, Any]):
         p = need(rt / "sos4k_zh" / f"{split}_data_withExplainFewShot.tsv")
         df = pd.read_csv(p, sep="\t")
         cols(df, p, ["comment", "myLabel"])
-        frames.append(pd.DataFrame({"text": df["comment"].astype(str), "y": (df["myLabel"] >= cfg.get("sos4k_min_label", 4)).astype(int),
+        frames.append(pd.DataFrame({"text": df["comment"].astype(str), "y": (df["myLabel"] >= cfg["sos4k_min_label"]).astype(int),
                                     "lang": "zh", "source": "sos4k_zh", "split": split, "group": ""}))
     # Twitter suicidal intention (English): de-duplicated, seeded random split
     p = need(rt / "twitter_suicidal_en" / "twitter-suicidal_data.csv")
@@ -168,14 +168,14 @@ def load_corpora(root: Path, cfg: Mapping[str, Any]):
                                 "lang": "en", "source": "twitter_suicidal_en",
                                 "split": _split_random(len(df), fr, rng), "group": ""}))
     # C-SSRS Reddit (English): split by user, every post takes its user's label
-    if cfg.get("use_cssrs", True):
+    if cfg["use_cssrs"]:
         p = need(rt / "cssrs_reddit_en" / "500_Reddit_users_posts_labels.csv")
         df = pd.read_csv(p)
         cols(df, p, ["User", "Post", "Label"])
         df = df[df["Label"].isin(CSSRS_RISK | CSSRS_NOT)].reset_index(drop=True)
         usplit = _split_random(len(df), fr, np.random.default_rng(seed + 1))
         rows = []
-        max_posts = int(cfg.get("cssrs_max_posts_per_user", 5))
+        max_posts = int(cfg["cssrs_max_posts_per_user"])
         for i, r in df.iterrows():
             posts = _post_list(str(r["Post"]))
             if posts is None:
@@ -200,7 +200,7 @@ def training_rows(df, cfg: Mapping[str, Any]):
     chat should check in on them, so the Chinese negatives it learns from are the everyday posts.
     They stay in the validation and test splits, reported as their own row."""
     tr = df[df.split == "train"]
-    if not cfg.get("sos4k_train_negatives", True):
+    if not cfg["sos4k_train_negatives"]:
         tr = tr[~((tr.source == "sos4k_zh") & (tr.y == 0))]
     return tr
 
@@ -224,7 +224,7 @@ def _post_list(raw: str) -> list[str] | None:
 def _everyday(root: Path, cfg: Mapping[str, Any], seed: int):
     import pandas as pd
 
-    n_en, n_zh = int(cfg.get("everyday_en", 0)), int(cfg.get("everyday_zh", 0))
+    n_en, n_zh = int(cfg["everyday_en"]), int(cfg["everyday_zh"])
     rng = np.random.default_rng(seed + 2)
     texts: list[tuple[str, str]] = []
     if n_en:
@@ -257,7 +257,7 @@ def _everyday(root: Path, cfg: Mapping[str, Any], seed: int):
             keep.append((lang, t))
             counts[lang] += 1
     df = pd.DataFrame(keep, columns=["lang", "text"])
-    fr = tuple(cfg.get("split_fractions", (0.7, 0.15, 0.15)))
+    fr = tuple(cfg["split_fractions"])
     df["split"] = _split_random(len(df), fr, rng)
     return df.assign(y=0, source="everyday", group="")
 
@@ -343,18 +343,18 @@ def build_pipeline(cfg: Mapping[str, Any]):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    f = cfg.get("features", {}) or {}
-    vec = TfidfVectorizer(analyzer=f.get("analyzer", "char_wb"), ngram_range=tuple(f.get("ngram_range", (1, 4))),
-                          min_df=int(f.get("min_df", 2)), max_features=int(f.get("max_features", 200000)),
+    f = cfg["features"]
+    vec = TfidfVectorizer(analyzer=f["analyzer"], ngram_range=tuple(f["ngram_range"]),
+                          min_df=int(f["min_df"]), max_features=int(f["max_features"]),
                           sublinear_tf=True, dtype=np.float32)
-    clf = LogisticRegression(C=float(cfg.get("C", 4.0)), max_iter=3000, class_weight="balanced",
-                             random_state=int(cfg.get("seed", 42)))
+    clf = LogisticRegression(C=float(cfg["C"]), max_iter=3000, class_weight="balanced",
+                             random_state=int(cfg["seed"]))
     return make_pipeline(vec, clf)
 
 
 def fit(texts: Sequence[str], y: Sequence[int], cfg: Mapping[str, Any]):
     pipe = build_pipeline(cfg)
-    pipe.fit([normalize(t, int(cfg.get("max_chars", 1500))) for t in texts], np.asarray(y, dtype=int))
+    pipe.fit([normalize(t, int(cfg["max_chars"])) for t in texts], np.asarray(y, dtype=int))
     return pipe
 
 
@@ -599,7 +599,7 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
     tr = training_rows(df, cfg)
     pipe = fit(tr.text.tolist(), tr.y.tolist(), cfg)
     t_fit = time.perf_counter() - t_start
-    model = RiskModel(pipe, {}, int(cfg.get("max_chars", 1500)))
+    model = RiskModel(pipe, {}, int(cfg["max_chars"]))
     df = df.assign(score=model.score(df.text.tolist()), kw=keyword_flags(df.text.tolist()))
     cases = load_validation_cases(validation_cases) if validation_cases else []
     c_text = [c["text"] for c in cases]
@@ -609,7 +609,7 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
     c_lang = np.array([c["lang"] for c in cases])
 
     target, max_fa = float(cfg["target_recall"]), float(cfg["crisis_max_false_alarm"])
-    primary = {lang: list((cfg.get("threshold_sources") or {}).get(lang) or []) for lang in LANGS}
+    primary = {lang: list(cfg["threshold_sources"].get(lang) or []) for lang in LANGS}
 
     def main_rows(split: str, lang: str):
         d = df[(df.split == split) & (df.lang == lang)]
@@ -668,11 +668,11 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
                           "(unalive, sewerslide, suicde, kil myself, 紫砂/自鲨/zs -> 自杀, 想鼠 -> 想死; 紫砂壶 and the "
                           "like left alone), everyday idioms that mention dying masked, cut at max_chars"),
         "training_rows": ("the train split; SOS-4K 0-3 (distress without a graded wish to die) "
-                          + ("fitted as negatives" if cfg.get("sos4k_train_negatives", True) else
+                          + ("fitted as negatives" if cfg["sos4k_train_negatives"] else
                              "NOT fitted as negatives (many say they want to die in words; the chat should check in "
                              "on them), so the Chinese negatives are the everyday posts; they stay in val/test as "
                              "their own row")),
-        "session_decay": float(cfg.get("session_decay", 0.6)),
+        "session_decay": float(cfg["session_decay"]),
         "rows": {f"{r.source}/{r.split}": {"n": int(r["size"]), "at_risk": int(r["sum"])} for _, r in counts.iterrows()},
         "validation_cases": {"file": str(validation_cases.name) if validation_cases else None, "n": len(cases)},
         "data": "risk_text (SOS-4K, Twitter suicidal intention, C-SSRS Reddit), GoEmotions, SMP2020-EWECT/CLUEmotion: "
@@ -730,7 +730,7 @@ def select(params: Mapping[str, Any], data_root: Path, cases_path: Path) -> list
                "features": {**(base.get("features") or {}), **over.get("features", {})}}
         tr = training_rows(df, cfg)
         tr = tr[tr.source != over.get("_drop")]
-        m = RiskModel(fit(tr.text.tolist(), tr.y.tolist(), cfg), {}, int(cfg.get("max_chars", 1500)))
+        m = RiskModel(fit(tr.text.tolist(), tr.y.tolist(), cfg), {}, int(cfg["max_chars"]))
         row: dict[str, Any] = {"variant": name}
         fas = []
         for lang in LANGS:
