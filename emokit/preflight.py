@@ -300,7 +300,7 @@ RISK_CSSRS = "cssrs_reddit_en/500_Reddit_users_posts_labels.csv"
 
 def rule_06_risk_model(ctx: Ctx, stage: str) -> list[Need]:
     cfg = ctx.params("06_empathic_chat")["risk"]
-    files = RISK_FILES + ((RISK_CSSRS,) if cfg.get("use_cssrs", True) else ())
+    files = RISK_FILES + ((RISK_CSSRS,) if cfg["use_cssrs"] else ())
     out = [Need("dataset", f"risk_text/{rel}", [stage], True, ctx.root is not None and ctx.path(f"risk_text/{rel}").is_file(),
                 str(ctx.path(f"risk_text/{rel}")), "see risk_text/SOURCE.md (SOS-4K, Twitter suicidal intention, "
                 "C-SSRS Reddit); not fetched") for rel in files]
