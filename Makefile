@@ -26,6 +26,7 @@ PIPELINE = $(if $(PROFILE),$(DVC) exp run -S params/profile.yaml:profile=$(PROFI
 report: env
 	@# Say what is missing before any stage runs; with no data root, first fetch the openly downloadable
 	@# sets (GoEmotions, MELD CSVs, RAVDESS, EmoDB) when online: offline this fails fast, saying why.
+	@python -m emokit.config --params-only >/dev/null || { echo "==> make report stops here, before any stage: fix the params file named above." >&2; exit 2; }
 	@python -m emokit.config >/dev/null 2>&1 || { echo "==> no data root: trying 'python -m emokit data fetch' (needs internet)" >&2; \
 	  python -m emokit data fetch || true; }
 	@$(PREFLIGHT) || { echo "==> make report stops here, before any stage: a required need is missing (table above)." >&2; exit 2; }

@@ -187,16 +187,25 @@ def artifacts_dir(chapter: str) -> Path:
 
 
 def main() -> int:
-    """``python -m emokit.config``: print the profile and data root (exit 2 with the reason if none)."""
+    """``python -m emokit.config [--params-only]``: check every params file, print the profile and data root
+    (exit 2 with the reason when a params file is bad or no data root is found)."""
     import sys
+
+    from .params import SCHEMAS
 
     try:
         profile = active_profile()
+        for chapter in SCHEMAS:          # every params file, every profile: a bad key stops `make report` here
+            load_params(chapter, profile=profile)
+        if "--params-only" in sys.argv[1:]:
+            print(f"profile: {profile}\nparams: {len(SCHEMAS)} chapter files checked")
+            return 0
         root = data_root()
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"profile: {profile}\ndata root: {root}\nartifacts: {artifacts_root()}")
+    print(f"profile: {profile}\nparams: {len(SCHEMAS)} chapter files checked\ndata root: {root}\n"
+          f"artifacts: {artifacts_root()}")
     return 0
 
 

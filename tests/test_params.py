@@ -190,3 +190,11 @@ def test_names_in_the_params_exist():
         for turn in c.script:
             assert turn.persona is None or turn.persona in prompts.persona_keys()
             assert turn.persona != prompts.USER_DEFINED or turn.custom
+
+
+def test_config_check_stops_on_a_bad_params_file(scratch, capsys):
+    """``python -m emokit.config`` (the first step of ``make report``) checks every params file."""
+    assert config.main() == 0 and "7 chapter files checked" in capsys.readouterr().out
+    _edit(scratch, "02_text", "full", "zero_shot.hf_modle", "x")
+    assert config.main() == 2
+    assert "02_text.yaml: full.zero_shot.hf_modle: unknown key (did you mean 'hf_model'?)" in capsys.readouterr().err
