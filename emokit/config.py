@@ -20,14 +20,14 @@ from typing import Any, Mapping
 
 import yaml
 
+from .params import ConfigError  # noqa: F401 - defined beside the params schema (a leaf module), raised here too
+
 PROFILES = ("demo", "full")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_DIR = REPO_ROOT / "params"
 ARTIFACTS_DIR = Path(os.environ.get("EMOKIT_ARTIFACTS", REPO_ROOT / "artifacts"))
 
 
-class ConfigError(ValueError):
-    """A parameter file or setting that is missing or malformed."""
 
 
 def offline_env() -> None:

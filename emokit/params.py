@@ -28,7 +28,11 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
-from .config import ConfigError  # the only emokit import: every stage reads params (tests/test_dvc_deps.py)
+# No emokit import here: every stage reads params (its dvc.yaml deps), and emokit.config imports this module.
+
+class ConfigError(ValueError):
+    """A parameter file or setting that is missing or malformed (``emokit.config.ConfigError``)."""
+
 
 __all__ = ["ParamsError", "Section", "ChapterParams", "ProfileParams", "SCHEMAS", "parse", "check_keys"]
 

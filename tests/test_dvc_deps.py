@@ -147,7 +147,8 @@ def test_stage_params_are_listed_by_key(stage):
 
 
 # Stages whose outputs are expensive caches list single files (a change elsewhere in the package does not
-# re-embed / re-extract); the others list each package they import as a folder (new modules are covered).
+# re-embed / re-extract); the others list each package they import as a folder (new modules are covered),
+# except emokit/chapters, where each stage lists its own step module(s).
 FILE_LEVEL = {"02_text_embeddings", "03_audio_features"}
 
 
@@ -158,7 +159,8 @@ def suggested_deps(stage: str) -> list[str]:
     out: list[str] = []
     for f in files:
         parts = f.split("/")
-        entry = f if len(parts) == 2 or stage in FILE_LEVEL else "/".join(parts[:2])
+        # emokit/chapters: only the stage's own step module(s) (the library never imports a chapter)
+        entry = f if len(parts) == 2 or stage in FILE_LEVEL or parts[1] == "chapters" else "/".join(parts[:2])
         if entry not in out:
             out.append(entry)
     keep = [d for d in DVC["stages"][stage].get("deps", []) if d.startswith("emokit") and not d.endswith(".py")

@@ -27,7 +27,7 @@ def test_trains_the_named_stage_on_goemotions(shared_data, tmp_path, monkeypatch
     real = config.load_params
 
     def tiny(chapter, profile=None, smoke=False, params_dir=None):
-        p = real(chapter, profile=profile, smoke=smoke, params_dir=params_dir)
+        p = real(chapter, profile=profile, smoke=smoke, params_dir=params_dir).to_dict()   # a copy to shrink
         p["data"] = {"n_train": 70, "n_val": 35, "n_test": 35}
         for s in p["stages"]:
             s.update(random_init=TINY, max_steps=3, max_len=32, logging_steps=1, threads=1)

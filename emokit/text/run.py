@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="chapter output folder (default artifacts/02_text)")
     args = ap.parse_args(argv)
     params = load_params("02_text", profile=args.profile, smoke=args.smoke)
-    stages = {s["name"]: s for s in params.get("stages") or []}
+    stages = {s["name"]: s for s in params["stages"]}
     if not stages:
         print(f"profile {params['profile']} has no fine-tuned stages (params/02_text.yaml {params['profile']}.stages "
               "is empty); the full profile lists the report's three: --profile full", file=sys.stderr)
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     from .data import prepare_data
     from .finetune import train
 
-    d = prepare_data(data_root(params.get("data_root")), params)
+    d = prepare_data(data_root(params["data_root"]), params)
     out = Path(args.out) if args.out else artifacts_dir("02_text")
     main_process = int(os.environ.get("RANK", 0)) == 0
     for name in names:
