@@ -670,11 +670,16 @@ class AudioGrid(Section):
     lr: list[float] = f("Learning rates of the grid.")
     batch_size: list[int] = f("Batch sizes of the grid.")
     label_smoothing: list[float] = f("Label smoothings of the grid.")
+    cell: int | None = f("null: every cell; else one index into lr x batch_size x label_smoothing "
+                         "(emokit.chapters.audio_grid: one queued DVC experiment per cell).")
     arch_params: dict[str, Any] = f("v3 shape of every grid cell.")
     train: dict[str, Any] = f("Overrides of `train` for every cell.")
 
     def __post_init__(self):
         _train_keys("train", self.train)
+        n = len(self.lr) * len(self.batch_size) * len(self.label_smoothing)
+        _require(self.cell is None or 0 <= self.cell < n, "cell",
+                 f"must be null or an index in 0..{n - 1} (the grid has {n} cells), got {self.cell!r}")
 
 
 @dataclass(eq=False, frozen=True)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def setup(shared_data, tmp_path_factory):
     from emokit.audio.data import prepare
 
-    p = load_params("03_audio", profile="demo", smoke=True)
+    p = load_params("03_audio", profile="demo", smoke=True).to_dict()   # a copy this test changes
     p["data_root"] = str(shared_data)
     p["max_per_speaker"] = 2
     p["feature_sets"] = ["logmel"]

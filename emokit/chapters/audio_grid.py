@@ -59,7 +59,7 @@ def cell_key(lr: float, bs: int, ls: float) -> str:
 def selected(params: dict) -> list[int]:
     """Indices of the cells to run: ``grid.cell`` (one index) or all when it is null."""
     n = len(combos(params))
-    cell = params["grid"].get("cell")
+    cell = params["grid"]["cell"]
     if cell is None:
         return list(range(n))
     if isinstance(cell, bool) or not isinstance(cell, int) or not 0 <= cell < n:
@@ -273,7 +273,7 @@ def queue(jobs: int, root: Path | None = None, keep_going: bool = False, force: 
 
     root = Path(root or REPO_ROOT)
     params = load_params("03_audio")
-    if params["grid"].get("cell") is not None:
+    if params["grid"]["cell"] is not None:
         raise ValueError(f"{PARAMS_FILE}: grid.cell is {params['grid']['cell']!r}; the queue sets it per "
                          "experiment, leave it null")
     n = len(combos(params))
