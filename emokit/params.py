@@ -463,6 +463,8 @@ class TextEmbeddings(Section):
     english_encoder: str = f("Sentence encoder of the English rows (emokit.text.embeddings.ENCODERS).")
     threads: int = f("torch threads while embedding.")
     batch: int = f("Sentences per encoder call.")
+    dtype: Literal["auto", "float32", "bfloat16"] = f(
+        "Compute dtype of MiniLM / mpnet (auto: bfloat16 autocast where the CPU has native bf16, else float32).")
 
 
 @dataclass(eq=False, frozen=True)

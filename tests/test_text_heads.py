@@ -103,6 +103,16 @@ def test_embed_cached_computes_only_what_the_store_lacks(tmp_path, monkeypatch):
     assert stats["fake"] == {"requested": 4, "computed_here": 2}
 
 
+def test_embeddings_dtype_auto_follows_the_cpu_and_bad_names_fail(monkeypatch):
+    monkeypatch.setattr(emb, "_cpu_has_bf16", lambda: True)
+    assert emb.resolve_dtype("auto") == emb.resolve_dtype(None) == "bfloat16"
+    monkeypatch.setattr(emb, "_cpu_has_bf16", lambda: False)
+    assert emb.resolve_dtype("auto") == "float32"          # emulated bf16 is slower than float32
+    assert emb.resolve_dtype("bf16") == "bfloat16" and emb.resolve_dtype("FP32") == "float32"
+    with pytest.raises(ValueError, match="float16"):
+        emb.resolve_dtype("float16")
+
+
 @pytest.mark.parametrize("text,route", [
     ("I am so happy today, thank you all", "en"),
     ("我今天特别难过。", "zh"),

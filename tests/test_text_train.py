@@ -86,6 +86,20 @@ def test_minilm_fine_tune_fast_dev_run_with_shipped_weights(tmp_artifacts):
     assert P.shape == (2, 7) and E.shape == (2, 384)
 
 
+def test_minilm_bfloat16_vectors_match_float32():
+    """The stage's fast path (bfloat16 MiniLM, docs/02_text.md) gives the float32 vectors to ~4 digits."""
+    from emokit.text.embeddings import encoder
+
+    texts = [r.input for r in _records(16, "train")] + ["I can't believe you did that!!", "ok"]
+    a, b = encoder("minilm", dtype="float32"), encoder("minilm", dtype="bfloat16")
+    assert (a.dtype, b.dtype) == ("float32", "bfloat16")
+    A, B = a(texts), b(texts)
+    assert B.dtype == np.float32 and B.shape == A.shape == (len(texts), 384)
+    cos = (A * B).sum(1) / np.linalg.norm(A, axis=1) / np.linalg.norm(B, axis=1)
+    assert cos.min() > 0.999, cos.min()
+    assert not np.array_equal(A, B)                        # it did run in bfloat16
+
+
 def test_demo_embedding_head_and_cli(tmp_path, tmp_artifacts):
     """The demo's model kind (a head on real MiniLM embeddings) saved as the default, then the CLI."""
     from emokit.chapters.text import select_best

@@ -52,7 +52,7 @@ def build(params: Mapping, root: Path, out: Path, log=print, only: Sequence[str]
         keys = [text_key(t) for t in texts]
         todo = [t for k, t in zip(keys, texts) if k not in store]
         log(f"{name}: {len(texts)} texts, {len(todo)} to embed")
-        f = encoder(name, threads=cfg["threads"], batch_size=int(cfg["batch"]))
+        f = encoder(name, threads=cfg["threads"], batch_size=int(cfg["batch"]), dtype=cfg["dtype"])
         step = 2048
         keep = set(keys)
 
@@ -73,6 +73,7 @@ def build(params: Mapping, root: Path, out: Path, log=print, only: Sequence[str]
         ks = save()
         wall = time.time() - t0
         manifest["encoders"][name] = {"texts": len(ks), "embedded_now": len(todo), "seconds": round(wall, 1),
+                                      "dtype": getattr(f, "dtype", None),
                                       "texts_per_s": round(len(todo) / wall, 1) if todo and wall else None}
     # re-read before writing: another process may have built another encoder meanwhile
     latest = json.loads(mpath.read_text()) if mpath.exists() else {"encoders": {}}
