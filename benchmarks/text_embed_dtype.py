@@ -89,6 +89,7 @@ def main() -> int:
     from emokit.chapters.text_embeddings import text_sets
     from emokit.config import data_root, load_params
     from emokit.text.data import prepare_data, stratified_subsample
+    from emokit.text.embeddings import _cpu_has_bf16
     from emokit.text.heads import _idx, fit_best
 
     p = load_params("02_text")
@@ -101,7 +102,7 @@ def main() -> int:
     batch = int(p["embeddings"].get("batch", 64))
     cands = list(p["heads"]["candidates"]) + [{"kind": "linear", "C": 0.1}]
     res = {"machine": machine_info(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "threads": a.threads, "batch": batch,
+           "threads": a.threads, "batch": batch, "cpu_native_bf16": _cpu_has_bf16(),
            "rows": {"train_subsample": len(tr), "dev": len(d.val), "train_all": len(d.train)},
            "heads": cands, "minilm": {}, "e5": {}}
     ref = None
