@@ -174,6 +174,13 @@ def test_schema_matches_the_library_configs():
     assert set(schema.Routing.field_names()) == set(ROUTING)
     assert set(FAST_DEFAULTS) <= set(schema.FastPath.field_names())
     assert set(schema.LocalLLMParams.field_names()) - {"enabled"} == set(local_llm.DEFAULTS)
+    # where a library keeps a default for callers outside the pipeline (the CLI, the app without params),
+    # it is the YAML's value: the pipeline reads the YAML, and the two cannot drift apart unseen
+    text, chat, audio = (load_params(c) for c in ("02_text", "06_empathic_chat", "03_audio"))
+    assert dict(text.routing) == ROUTING
+    assert {k: chat.app.fast_path[k] for k in FAST_DEFAULTS} == FAST_DEFAULTS
+    logmel = dataclasses.asdict(LogMelConfig())
+    assert {k: logmel[k] for k in audio.logmel} == dict(audio.logmel)
 
 
 def test_names_in_the_params_exist():
