@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     pc_s, pc_c = char.score(sub.text.tolist()), char.score(ct)
     kw = R.keyword_flags(sub.text.tolist())
     tr = (sub.split == "train").to_numpy().copy()
-    if not cfg.get("sos4k_train_negatives", True):
+    if not cfg["sos4k_train_negatives"]:
         tr &= ~((sub.source == "sos4k_zh") & (sub.y == 0)).values
     va = (sub.split == "val").values
     primary = cfg.get("threshold_sources") or {}

@@ -38,9 +38,9 @@ def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir:
     tr = data.idx("train", exclude=exclude) if tr is None else tr
     va = data.idx("val") if va is None else va
     te = data.idx("test") if te is None else te
-    tcfg = TrainConfig.from_params({**params["train"], **spec.get("train", {})})   # spec: a variant or a grid cell
+    tcfg = TrainConfig.from_params({**params["train"], **spec["train"]})   # spec: a variant or a grid cell
     torch.manual_seed(tcfg.seed)
-    net = build_model(spec["arch"], **spec.get("arch_params", {}))
+    net = build_model(spec["arch"], **spec["arch_params"])
     res = fit(net, data.x(tr), data.y[tr], data.x(va), data.y[va], tcfg,
               ckpt_dir=(Path(models_dir) / name / "ckpt") if (tcfg.resume or tcfg.checkpoint) else None, progress=progress)
     dev = next(net.parameters()).device
@@ -55,7 +55,7 @@ def train_crnn(name: str, spec: dict, params: dict, data: AudioData, models_dir:
     if save:
         net.cpu()
         card = _card(name, params, data, tr, va, te, {
-            "arch": spec["arch"], "arch_params": spec.get("arch_params", {}), "train": asdict(tcfg),
+            "arch": spec["arch"], "arch_params": spec["arch_params"], "train": asdict(tcfg),
             "logmel": data.logmel_cfg.to_dict(), "metrics": m, "best_epoch": res.best_epoch,
             "epochs_run": len(res.history), "wall_s": res.wall_s, "n_params": out["n_params"],
             "exclude_sources": exclude, "device": res.device})

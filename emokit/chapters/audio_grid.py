@@ -73,9 +73,9 @@ def fingerprint(params: dict, data) -> str:
     collapse thresholds and the feature cache (its key hashes the clip list and log-mel settings).
     ``grid.cell`` is left out: it chooses cells, it does not change one."""
     g = {k: v for k, v in params["grid"].items() if k != "cell"}
-    blob = {"grid": g, "train": params.get("train", {}), "split": params.get("split"),
-            "collapse_share": params.get("collapse_share"),
-            "collapse_min_loss_drop": params.get("collapse_min_loss_drop"),
+    blob = {"grid": g, "train": params["train"], "split": params["split"],
+            "collapse_share": params["collapse_share"],
+            "collapse_min_loss_drop": params["collapse_min_loss_drop"],
             "features": Path(data.cache.folder).name, "n_clips": len(data.records)}
     return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -336,7 +336,7 @@ def main(argv=None) -> int:
         params = load_params("03_audio", smoke=args.smoke)
         import torch
 
-        torch.set_num_threads(int(params.get("threads", 1)))
+        torch.set_num_threads(int(params["threads"]))
         out = Path(args.out) if args.out else artifacts_dir(STAGE)
         folder = run_stage(params, out)
         meta = json.loads((folder / "grid.json").read_text())
