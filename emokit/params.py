@@ -17,7 +17,8 @@ chapter 04/05 (``None`` in the profile that has no such data), each checked agai
 
 A parsed section is also a read-only dict (``p["train"]["lr"]`` and ``p.train.lr`` both work, ``**p.train``
 unpacks, ``json.dumps`` writes it into a model card), so code that takes a section as a mapping keeps
-working; :meth:`Section.to_dict` gives the plain, mutable dict papermill injects into a notebook.
+working; :meth:`Section.to_dict` (and ``copy.deepcopy``) gives the plain, mutable dict papermill injects into
+a notebook, or that a caller changes.
 """
 from __future__ import annotations
 
@@ -102,8 +103,14 @@ class Section(dict):
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _read_only
 
-    def __reduce__(self):  # copy / deepcopy / pickle rebuild through the parser
+    def __reduce__(self):  # pickle (a worker process) rebuilds the typed section through the parser
         return (_rebuild, (type(self), self.to_dict()))
+
+    def __copy__(self):  # copy.copy / copy.deepcopy: "a copy to change", so a plain, mutable dict
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return self.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _plain(v) for k, v in self.items()}

@@ -83,7 +83,13 @@ def test_sections_read_like_mappings():
     import json
 
     assert isinstance(p.split, dict) and json.loads(json.dumps(p.split)) == p.split.to_dict()   # model cards
-    assert copy.deepcopy(p) == p and type(copy.deepcopy(p).train) is schema.AudioTrain
+    import pickle
+
+    assert type(pickle.loads(pickle.dumps(p)).train) is schema.AudioTrain and pickle.loads(pickle.dumps(p)) == p
+    c = copy.deepcopy(p)                                  # a copy to change: plain dicts
+    assert c == p and type(c) is dict and type(c["train"]) is dict
+    c["train"]["lr"] = 1.0
+    assert p.train.lr != 1.0
     with pytest.raises(TypeError, match="read-only"):
         p.train["lr"] = 1.0
     with pytest.raises(dataclasses.FrozenInstanceError):
