@@ -93,8 +93,8 @@ def main() -> int:
     from emokit.text.heads import _idx, fit_best
 
     p = load_params("02_text")
-    root = data_root(p.get("data_root"))
-    seed = int(p.get("seed", 42))
+    root = data_root(p["data_root"])
+    seed = int(p["seed"])
     d = prepare_data(root, p)
     tr = stratified_subsample(d.train, a.n_train, seed)
     texts = [r.input for r in tr] + [r.input for r in d.val]
