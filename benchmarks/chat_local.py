@@ -62,7 +62,14 @@ def _med(rows, key):
     return round(statistics.median(xs), 2) if xs else None
 
 
-def run_threads(model: str, threads: int, n_turns: int, persona: str = "daily_chat") -> dict:
+SWITCHES = [("counselling_rogerian", None, "I had a strange day.", "Neutral"),
+            ("mock_interview", None, "I managed a small team last year.", "Fear"),
+            ("debate_opponent", None, "Summer is the best season.", "Happy"),
+            ("user_defined", "a tsundere cat who secretly cares and loves puns", "I made pancakes.", "Happy"),
+            ("daily_chat", None, "Anyway, back to us.", "Happy")]
+
+
+def run_threads(model: str, threads: int, n_turns: int, persona: str = "daily_chat", prewarm: bool = True) -> dict:
     from emokit.chat.local_llm import LocalLLMService
     from emokit.chat.session import ChatSession
 
@@ -71,17 +78,35 @@ def run_threads(model: str, threads: int, n_turns: int, persona: str = "daily_ch
     t0 = time.perf_counter()
     cold = _turn(s, "Hi! How's it going?", "Happy", None)      # server start + system prompt + reply
     cold["wall_s"] = round(time.perf_counter() - t0, 2)
-    out = {"threads": threads, "load_s": round(svc._server.load_s, 2), "cold_first_turn": cold}
+    out = {"threads": threads, "slots": svc.server_kw["slots"], "prompt_style": svc.prompt_style,
+           "question_grammar": svc.question_grammar, "max_sentences": svc.max_sentences,
+           "load_s": round(svc._server.load_s, 2), "cold_first_turn": cold}
+    if prewarm:   # what the app does while it loads: every persona's prefix into its own slot
+        t0 = time.perf_counter()
+        s.prewarm_personas().join()
+        out["prewarm_s"] = round(time.perf_counter() - t0, 2)
+        out["prewarm_per_persona_s"] = dict(svc.prewarm_s)
     warm = [_turn(s, *TYPICAL[i % len(TYPICAL)]) for i in range(n_turns)]
     out["warm_turns"] = warm
     out["warm"] = {k: _med(warm, k) for k in ("first_token_s", "reply_s", "prompt_tokens", "cached_tokens",
                                                "generated_tokens", "tokens_per_s")}
     out["server_rss_mb"] = _rss_mb(svc._server.proc.pid)
-    # a persona switch (system prompt processed in the background) and a switch back (host-memory cache)
-    s.set_persona("counselling_rogerian")
-    out["after_switch"] = _turn(s, "I had a strange day.", "Neutral", None)
-    s.set_persona(persona)
-    out["after_switch_back"] = _turn(s, "Anyway, back to us.", "Happy", None)
+    # persona switches right after one another: set_persona, then the next turn at once (the user
+    # does not wait); switch_s = set_persona + that turn's reply, first_token_s from set_persona
+    sw = []
+    for key, custom, text, face in SWITCHES:
+        t0 = time.perf_counter()
+        s.set_persona(key, custom)
+        row = _turn(s, text, face, None)
+        row.update({"persona": key, "switch_to_first_token_s": round(time.perf_counter() - t0 - row["reply_s"]
+                                                                       + (row["first_token_s"] or 0), 2),
+                    "switch_to_reply_s": round(time.perf_counter() - t0, 2)})
+        sw.append(row)
+    out["switches"] = sw
+    out["switch"] = {"first_token_median_s": _med(sw, "switch_to_first_token_s"),
+                     "reply_median_s": _med(sw, "switch_to_reply_s"),
+                     "builtin_first_token_median_s": _med([r for r in sw if r["persona"] != "user_defined"],
+                                                          "switch_to_first_token_s")}
     svc.stop()
     return out
 
@@ -90,7 +115,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-1.5b")
     ap.add_argument("--turns", type=int, default=6)
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1")
+    ap.add_argument("--no-prewarm", action="store_true")
     ap.add_argument("--setup", action="store_true", help="also time a cold setup into a temporary folder")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "chat_local.json")
     args = ap.parse_args(argv)
@@ -108,14 +134,23 @@ def main(argv=None) -> int:
             res["sha256_check_s"] = round(time.perf_counter() - t0, 2)
             del os.environ["EMOKIT_MODELS_DIR"]
     local_llm.verify(args.model)
-    res["runs"] = [run_threads(args.model, int(n), args.turns) for n in args.threads.split(",")]
+    before = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    res["runs"] = [run_threads(args.model, int(n), args.turns, prewarm=not args.no_prewarm) for n in args.threads.split(",")]
+    for k in ("setup_cold", "setup_disk_mb", "sha256_check_s"):   # kept from the last --setup run
+        if k not in res and k in before:
+            res[k] = before[k]
+    res["before"] = before.get("before") or {   # the numbers before slots/prewarm (one slot, compact prompt)
+        "utc": before.get("machine", {}).get("utc"),
+        "runs": [{k: r.get(k) for k in ("threads", "load_s", "warm", "after_switch", "after_switch_back")}
+                 for r in before.get("runs", [])]}
     res["machine_after"] = {"load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2, ensure_ascii=False))
     for r in res["runs"]:
         print(f"threads={r['threads']} load={r['load_s']}s cold first token={r['cold_first_turn']['first_token_s']} "
               f"reply={r['cold_first_turn']['reply_s']:.2f}s | warm median first token={r['warm']['first_token_s']}s "
-              f"reply={r['warm']['reply_s']}s {r['warm']['tokens_per_s']} tok/s | rss={r['server_rss_mb']} MB")
+              f"reply={r['warm']['reply_s']}s {r['warm']['tokens_per_s']} tok/s | rss={r['server_rss_mb']} MB | "
+              f"switch first token={r['switch']['first_token_median_s']}s reply={r['switch']['reply_median_s']}s")
     print(f"wrote {args.out}")
     return 0
 

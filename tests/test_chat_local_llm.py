@@ -235,3 +235,71 @@ def test_evaluation_scoring_and_cases():
     bad = evaluate.score_reply("USER: ok. Fine", "嗯", "counselling_rogerian", True)
     bad.pop("sentences_2_5")
     assert not any(bad.values())
+
+
+def test_guided_prompt_shares_the_rules_and_keeps_priority_and_safety():
+    heads = set()
+    for key in prompts.persona_keys():
+        s = prompts.system_prompt(key, "a cheerful pirate", style="guided")
+        # the fixed part comes first, byte-identical for every persona (one cached prefix) ...
+        assert s.startswith(prompts.GUIDED_HEAD)
+        heads.add(s[:len(prompts.GUIDED_HEAD)])
+        # ... and keeps the world-view priority, the rules' precedence and the safety rule
+        assert "trust the face most" in s and "follow the face" in s and "crisis line" in s
+        assert "override the character" in s and "open question" in s and "safe right now" in s
+        # the per-turn safety alert travels in the user message, never in the cached system prompt
+        assert prompts.system_prompt(key, "a cheerful pirate", safety_alert=True, style="guided") == s
+    assert len(heads) == 1
+    assert "a cheerful pirate" in prompts.system_prompt("user_defined", "a cheerful pirate", style="guided")
+    u = prompts.user_content("我不想活了", None, style="guided", safety_alert=True)
+    assert "SAFETY ALERT" in u and "Are you safe right now?" in u and "中文" in u
+    assert "中文" not in prompts.user_content("hello", None, style="guided")
+
+
+def test_guided_examples_are_not_evaluation_or_dev_turns():
+    from emokit.chat import evaluate
+
+    tuned_or_scored = {t[0].strip().lower() for c in evaluate.CONVERSATIONS + evaluate.DEV_CONVERSATIONS
+                       for t in c["turns"]}
+    for key in prompts.PERSONAS:
+        ex = prompts.example_messages(key, "guided")
+        assert [m["role"] for m in ex] == ["user", "assistant"] * 2
+        for text, _, reply in prompts.GUIDED_EXAMPLES[key]:
+            assert text.strip().lower() not in tuned_or_scored
+            assert reply.rstrip().endswith(("?", "？"))
+    assert prompts.example_messages("user_defined", "guided") == []
+    assert prompts.example_messages("daily_chat", "compact") == []
+    # the evaluation and the dev set are separate
+    evals = {t[0] for c in evaluate.CONVERSATIONS for t in c["turns"]}
+    devs = {t[0] for c in evaluate.DEV_CONVERSATIONS for t in c["turns"]}
+    assert not (evals & devs - {"ok", "嗯"})
+
+
+def test_limit_sentences_and_request_body():
+    assert local_llm.limit_sentences("One. Two! Three? Four. Five. Six? Seven.", 5) == "One. Two! Three? Four. Five."
+    assert local_llm.limit_sentences("一。二！三？四。五。六？", 5) == "一。二！三？四。五。"
+    assert local_llm.limit_sentences("Short. Reply?", 5) == "Short. Reply?"
+    assert local_llm.limit_sentences("no end", 5) == "no end"
+    svc = LocalLLMService(model="smollm2-135m", slots=5)
+    assert svc.request_body("debate_opponent")["extra_body"] == {"id_slot": 3, "grammar": local_llm.QUESTION_GBNF}
+    assert svc.request_body("nobody", grammar=False)["extra_body"] == {"id_slot": 0}
+    assert LocalLLMService(model="smollm2-135m", slots=1).slot_id("user_defined") == 0
+
+
+@needs_server
+def test_real_server_slots_grammar_and_prewarm():
+    svc = _svc(max_tokens=48, slots=5, question_grammar=True)
+    try:
+        s = ChatSession(persona="daily_chat", llm=svc, analyze=None, transcribe=None)
+        s.prewarm_personas().join(120)
+        assert set(svc.prewarm_s) == set(prompts.PERSONAS)
+        t = s.turn(text="I baked bread today.")
+        assert t.source == "llm" and "\n" not in t.reply
+        # a reply that ended on its own ends on the grammar's question mark
+        assert svc.last_raw_text.rstrip().endswith(("?", "？")) or t.timings.get("llm_generated_tokens", 0) >= 48
+        s.set_persona("debate_opponent")
+        t2 = s.turn(text="Cats are better than dogs.")
+        assert t2.source == "llm" and t2.timings["llm_cached_tokens"] > 100   # its own slot was warm
+        assert len(s.history) == 2 + 1 + 2 and s.history[2]["role"] == "assistant"  # kept exchange, greeting, turn
+    finally:
+        svc.stop()

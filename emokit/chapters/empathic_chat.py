@@ -79,7 +79,7 @@ def run_script(app_or_session: Any, script: Iterable[dict[str, Any]], faces: lis
         wall = time.perf_counter() - t0
         rows.append({"turn": i + 1, "persona": t.persona, "text": step["text"], "face": Path(face).name if face else "",
                      "audio": Path(clip).name if clip else "", "transcript": t.transcript or "",
-                     "emotion": t.emotion or "", "confidence": t.confidence, "source": t.source,
+                     "emotion": t.emotion or "", "confidence": t.confidence, "voice": t.voice, "source": t.source,
                      "safety": t.safety_triggered, "ends_with_question": t.reply.rstrip().endswith(("?", "？")),
                      "notes": "; ".join(t.notes), "wall_s": wall, **t.timings})
     return rows

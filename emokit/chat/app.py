@@ -557,6 +557,9 @@ class ChatApp:
         """Load the live vision backend and the speech-to-text model in the background, so the first
         frame and the first spoken turn do not wait for them (failures only leave a log line)."""
         def work():
+            # the local model first: llama.cpp loads and processes every persona's prefix into its
+            # own slot in its own process while the vision and speech models load here
+            prewarm = self.session.prewarm_personas() if self.session.voice == "local" else None
             try:
                 if self._live is None:
                     from ..vision import LiveAnalyzer
@@ -571,11 +574,8 @@ class ChatApp:
                     self.session.transcribe(np.zeros(8000, dtype=np.float32))
             except Exception as exc:  # noqa: BLE001
                 log.warning("warm-up: speech-to-text unavailable: %s", exc)
-            if self.session.voice == "local":   # start llama.cpp and cache the persona's system prompt
-                try:
-                    self.session.llm.warm_up(self.session.system_prompt())
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("warm-up: local LLM unavailable: %s", exc)
+            if prewarm is not None:
+                prewarm.join()
                 self._refresh_responder()
 
         t = threading.Thread(target=work, name="emokit-chat-warmup", daemon=True)

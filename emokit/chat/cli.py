@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"WARNING: {session.safety_warning}", file=sys.stderr)
     if getattr(session.llm, "unavailable_reason", "") and session.use_llm:
         print(f"note: {session.llm.unavailable_reason}", file=sys.stderr)
+    if session.voice == "local":   # llama.cpp loads and reads the persona's prefix while perception runs
+        session.llm.warm_up_async(session.system_prompt(), session.examples(), slot=session.persona)
     t = session.turn(text=args.message, face=args.face, audio=args.audio)
     for note in t.notes:
         print(f"note: {note}", file=sys.stderr)

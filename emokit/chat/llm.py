@@ -52,6 +52,7 @@ class Reply:
     latency_s: float = 0.0
     first_token_s: float | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    raw_text: str | None = None     # the model's text before a post-step (LocalLLMService), else None
 
 
 def clip_message(text: str, max_chars: int) -> str:
@@ -149,9 +150,12 @@ class LLMService:
                                          timeout=self._timeout(self.deadline_s), max_retries=0)
         return self._client
 
-    def build_messages(self, system: str, history: Sequence[dict[str, str]], user: str) -> list[dict[str, str]]:
+    def build_messages(self, system: str, history: Sequence[dict[str, str]], user: str,
+                       examples: Sequence[dict[str, str]] = ()) -> list[dict[str, str]]:
+        """System prompt, then ``examples`` (a fixed example exchange, never windowed away), then the
+        windowed history and the user message."""
         past = window(history, max(self.history_messages, 0), self.history_chars)
-        return [{"role": "system", "content": system}, *past,
+        return [{"role": "system", "content": system}, *examples, *past,
                 {"role": "user", "content": clip_message(user, self.max_user_chars)}]
 
     @property
@@ -207,7 +211,8 @@ class LLMService:
         return max(0.0, min(delay, self.max_backoff_s))
 
     # -- the call ----------------------------------------------------------------------------------
-    def stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None) -> Reply:
+    def stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
+               extra: dict[str, Any] | None = None) -> Reply:
         """Send ``messages`` and stream the reply; returns the whole :class:`Reply`.
 
         Raises :class:`LLMError` only when nothing arrived (after retries, within ``deadline_s``). A
@@ -231,7 +236,7 @@ class LLMService:
                     raise _DeadlineExceeded()
                 stream = client.chat.completions.create(
                     model=self.model, messages=messages, stream=True, temperature=self.temperature,
-                    max_tokens=self.max_tokens, timeout=self._timeout(guard.remaining), **self.request_extra)
+                    max_tokens=self.max_tokens, timeout=self._timeout(guard.remaining), **{**self.request_extra, **(extra or {})})
                 guard.arm(stream)
                 for event in _until(stream, deadline):
                     extra = getattr(event, "model_extra", None) or {}
@@ -302,8 +307,11 @@ class LLMService:
                 attempt += 1
 
     def chat(self, system: str, history: Sequence[dict[str, str]], user: str,
-             on_token: Callable[[str], None] | None = None) -> Reply:
-        return self.stream(self.build_messages(system, history, user), on_token=on_token)
+             on_token: Callable[[str], None] | None = None, examples: Sequence[dict[str, str]] = (),
+             slot: str | None = None) -> Reply:
+        """``slot``: which conversation this is (the persona key); a remote server ignores it, the
+        local one keeps one llama.cpp slot (one cached prefix) per persona."""
+        return self.stream(self.build_messages(system, history, user, examples), on_token=on_token)
 
 
 class _DeadlineExceeded(Exception):

@@ -84,10 +84,39 @@ MODELS: dict[str, ModelSpec] = {
 
 # Runtime settings (params/06_empathic_chat.yaml `local_llm` holds the same numbers; a test checks).
 DEFAULTS: dict[str, Any] = {
-    "model": DEFAULT_MODEL, "threads": 1, "n_ctx": 4096, "n_batch": 512, "cache_reuse": 16,
+    "model": DEFAULT_MODEL, "threads": 1, "slots": 5, "n_ctx": 2048, "n_batch": 512, "cache_reuse": 16,
     "cache_ram_mib": 1024, "start_timeout_s": 120.0, "timeout_s": 60.0, "max_tokens": 160,
     "temperature": 0.7, "seed": 42, "history_messages": 12, "history_chars": 6000, "max_restarts": 1,
+    "prompt_style": "guided", "question_grammar": True, "max_sentences": 5, "switch_keep_messages": 2,
 }
+
+# One llama.cpp slot (its own KV cache) per persona: a persona's system prompt and example stay
+# processed while another persona talks, so a switch costs only the kept history and the new turn.
+SLOT_KEYS = ("daily_chat", "counselling_rogerian", "mock_interview", "debate_opponent", "user_defined")
+
+# llama.cpp grammar (GBNF) for a reply: one line of text that ends on the first question mark (ASCII
+# or full-width). The model writes every word; the grammar only forbids a newline (no USER: lines)
+# and makes a question mark the end of the reply (then only end-of-text may follow).
+QUESTION_GBNF = 'root ::= [^?？\n]+ [?？]'
+
+_SENT = re.compile(r"[^.!?。！？…]*(?:[.!?。！？…]+[\"'”’)\]]*|$)")
+
+
+def limit_sentences(text: str, n: int) -> str:
+    """``text`` cut after its ``n``-th sentence (at a sentence end); unchanged when it has fewer."""
+    if n <= 0:
+        return text
+    out, count = [], 0
+    for m in _SENT.finditer(text):
+        piece = m.group(0)
+        if not piece:
+            continue
+        out.append(piece)
+        if re.search(r"\w", piece):
+            count += 1
+        if count >= n:
+            break
+    return "".join(out).rstrip() if count >= n else text
 
 
 class ModelFileError(LLMError):
@@ -281,7 +310,8 @@ def _serve(args: argparse.Namespace) -> int:
     p.model.path = args.model
     p.n_ctx = args.n_ctx
     p.n_batch = args.n_batch
-    p.n_parallel = 1
+    p.n_parallel = max(1, args.slots)
+    p.kv_unified = False            # n_ctx is split evenly: each slot (persona) its own context
     p.cpuparams.n_threads = args.threads
     p.cpuparams_batch.n_threads = args.threads
     p.hostnames = ["127.0.0.1"]
@@ -314,7 +344,8 @@ class LocalServer:
     """One llama.cpp server child process for one model file."""
     model_file: Path
     threads: int = 1
-    n_ctx: int = 4096
+    slots: int = 1
+    n_ctx: int = 4096               # tokens per slot (the server gets slots * n_ctx)
     n_batch: int = 512
     cache_reuse: int = 16
     cache_ram_mib: int = 1024
@@ -338,7 +369,8 @@ class LocalServer:
             fd, log_name = tempfile.mkstemp(prefix="emokit-llama-", suffix=".log")
             self.log_path = Path(log_name)
             cmd = [sys.executable, "-m", "emokit.chat.local_llm", "serve", "--model", str(self.model_file),
-                   "--threads", str(self.threads), "--n-ctx", str(self.n_ctx), "--n-batch", str(self.n_batch),
+                   "--threads", str(self.threads), "--slots", str(self.slots),
+                   "--n-ctx", str(self.n_ctx * max(1, self.slots)), "--n-batch", str(self.n_batch),
                    "--cache-reuse", str(self.cache_reuse), "--cache-ram-mib", str(self.cache_ram_mib),
                    "--seed", str(self.seed), "--parent-pid", str(os.getpid())]
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -429,13 +461,20 @@ class LocalLLMService(LLMService):
     """
 
     voice = "local"
-    prompt_style = "compact"
 
     def __init__(self, model: str = DEFAULT_MODEL, model_file: str | Path | None = None,
                  threads: int | None = None, n_ctx: int | None = None, n_batch: int | None = None,
                  cache_reuse: int | None = None, cache_ram_mib: int | None = None, seed: int | None = None,
-                 start_timeout_s: float | None = None, max_restarts: int | None = None, **kw: Any):
+                 start_timeout_s: float | None = None, max_restarts: int | None = None,
+                 slots: int | None = None, prompt_style: str | None = None, question_grammar: bool | None = None,
+                 max_sentences: int | None = None, switch_keep_messages: int | None = None, **kw: Any):
         d = DEFAULTS
+        self.prompt_style = str(prompt_style or d["prompt_style"])
+        self.question_grammar = bool(d["question_grammar"] if question_grammar is None else question_grammar)
+        self.max_sentences = int(d["max_sentences"] if max_sentences is None else max_sentences)
+        self.switch_keep_messages = int(d["switch_keep_messages"] if switch_keep_messages is None
+                                        else switch_keep_messages)
+        self.last_raw_text: str | None = None
         self.spec = MODELS[model]
         self.model_file = Path(model_file) if model_file else model_path(self.spec)
         for k in ("timeout_s", "max_tokens", "temperature", "history_messages", "history_chars"):
@@ -443,6 +482,7 @@ class LocalLLMService(LLMService):
         kw.setdefault("max_retries", 0)      # a local server that does not answer will not answer later
         super().__init__(api_key="local-llama-cpp", base_url="http://127.0.0.1", model=self.spec.title, **kw)
         self.server_kw = {"threads": int(threads if threads is not None else d["threads"]),
+                          "slots": int(slots if slots is not None else d["slots"]),
                           "n_ctx": int(n_ctx or d["n_ctx"]), "n_batch": int(n_batch or d["n_batch"]),
                           "cache_reuse": int(cache_reuse if cache_reuse is not None else d["cache_reuse"]),
                           "cache_ram_mib": int(cache_ram_mib if cache_ram_mib is not None else d["cache_ram_mib"]),
@@ -528,9 +568,36 @@ class LocalLLMService(LLMService):
     def server_alive(self) -> bool:
         return self._server is not None and self._server.alive()
 
-    def stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None) -> Reply:
+    def slot_id(self, slot: str | None) -> int:
+        """The llama.cpp slot of a conversation key (a persona); 0 for anything else."""
+        n = self.server_kw["slots"]
+        i = SLOT_KEYS.index(slot) if slot in SLOT_KEYS else 0
+        return i if i < n else 0
+
+    def request_body(self, slot: str | None = None, grammar: bool | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"id_slot": self.slot_id(slot)}
+        if self.question_grammar if grammar is None else grammar:
+            body["grammar"] = QUESTION_GBNF
+        return {"extra_body": body}
+
+    def chat(self, system: str, history: Sequence[dict[str, str]], user: str,
+             on_token: Callable[[str], None] | None = None, examples: Sequence[dict[str, str]] = (),
+             slot: str | None = None) -> Reply:
+        """A turn in ``slot``'s llama.cpp slot, with the question grammar when set; the reply is cut
+        after ``max_sentences`` sentences (``raw_text`` keeps the model's own text)."""
+        reply = self.stream(self.build_messages(system, history, user, examples), on_token=on_token,
+                            extra=self.request_body(slot))
+        raw = reply.text
+        self.last_raw_text = raw
+        if self.max_sentences > 0:
+            reply.text = limit_sentences(raw, self.max_sentences)
+        reply.raw_text = raw
+        return reply
+
+    def stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None] | None = None,
+               extra: dict[str, Any] | None = None) -> Reply:
         try:
-            reply = super().stream(messages, on_token=on_token)
+            reply = super().stream(messages, on_token=on_token, extra=extra)
         except LLMError as exc:
             if self._server is not None and not self._server.alive():
                 self._server.address = None
@@ -543,30 +610,44 @@ class LocalLLMService(LLMService):
             raise LLMError("the local model server stopped mid-reply", kind="connection")
         return reply
 
-    def warm_up(self, system: str) -> float:
-        """Start the server and fill the prompt cache with ``system`` (one token generated); returns
-        the seconds it took. Raises :class:`LLMError` like a turn would."""
+    def warm_up(self, system: str, examples: Sequence[dict[str, str]] = (), slot: str | None = None) -> float:
+        """Start the server and fill ``slot``'s prompt cache with ``system`` and ``examples`` (one
+        token generated); returns the seconds it took. Raises :class:`LLMError` like a turn would."""
         t0 = time.perf_counter()
         try:
             self._get_client().chat.completions.create(
                 model=self.model, max_tokens=1, temperature=0.0,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": "hi"}])
+                messages=[{"role": "system", "content": system}, *examples, {"role": "user", "content": "hi"}],
+                timeout=max(2 * self.timeout_s, 180.0),   # a busy machine: the prefix may take minutes
+                **self.request_body(slot, grammar=False))
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified like a turn's failure
             raise self._classify(exc) from None
         return time.perf_counter() - t0
 
-    def warm_up_async(self, system: str) -> threading.Thread:
+    def warm_up_async(self, system: str, examples: Sequence[dict[str, str]] = (),
+                      slot: str | None = None) -> threading.Thread:
         """:meth:`warm_up` in a daemon thread (failures only leave a log line: the next turn reports them)."""
+        return self.prewarm([(slot, system, list(examples))])
+
+    def prewarm(self, items: Sequence[tuple[str | None, str, Sequence[dict[str, str]]]]) -> threading.Thread:
+        """Warm several slots one after the other in a daemon thread: ``(slot, system, examples)``
+        each (the current persona first, then the others). ``prewarm_s`` records each one's seconds."""
+        self.prewarm_s: dict[str, float] = getattr(self, "prewarm_s", {})
+
         def work():
-            try:
-                log.info("local LLM warm-up: %.1f s", self.warm_up(system))
-            except LLMError as exc:
-                log.warning("local LLM warm-up failed: %s", exc)
+            for slot, system, examples in items:
+                try:
+                    self.prewarm_s[str(slot)] = round(self.warm_up(system, examples, slot), 2)
+                except LLMError as exc:
+                    log.warning("local LLM warm-up of %s failed: %s", slot, exc)
+                    if exc.kind == "unavailable" or not self.server_alive():
+                        return
 
         t = threading.Thread(target=work, name="emokit-local-llm-warmup", daemon=True)
         t.start()
+        self._prewarm_thread = t
         return t
 
     def stop(self) -> None:
@@ -597,7 +678,8 @@ def default_service(local: bool = True, **kwargs: Any) -> LLMService:
     return svc
 
 
-_LOCAL_KW = {"model_file", "threads", "n_ctx", "n_batch", "cache_reuse", "cache_ram_mib", "seed", "start_timeout_s",
+_LOCAL_KW = {"model_file", "threads", "slots", "prompt_style", "question_grammar", "max_sentences",
+             "switch_keep_messages", "n_ctx", "n_batch", "cache_reuse", "cache_ram_mib", "seed", "start_timeout_s",
              "max_restarts", "timeout_s", "max_tokens", "temperature", "history_messages", "history_chars"}
 
 
@@ -618,7 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS))
     sv = sub.add_parser("serve", help="(internal) run the llama.cpp server child")
     sv.add_argument("--model", required=True)
-    for name, typ in (("threads", int), ("n-ctx", int), ("n-batch", int), ("cache-reuse", int),
+    for name, typ in (("threads", int), ("slots", int), ("n-ctx", int), ("n-batch", int), ("cache-reuse", int),
                       ("cache-ram-mib", int), ("seed", int), ("parent-pid", int)):
         sv.add_argument(f"--{name}", type=typ, default=0)
     args = ap.parse_args(argv)

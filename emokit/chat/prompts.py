@@ -148,7 +148,86 @@ COMPACT_CHECKIN_TURN = """\
 CHECK-IN: the last message may hint at self-harm risk. Do not joke about it, quote it or debate it; \
 gently ask how they are really doing and say support is there any time."""
 
-STYLES = ("full", "compact")
+# The guided prompt for a small local model (style="guided", the local default since the evaluation
+# on the dev turns, benchmarks/chat_local_eval.py): the fixed sections come FIRST and are the same
+# bytes for every persona (one cached prefix), the persona last as an explicit "how to sound"
+# instruction (a 1.5B model follows the last instruction it read), then one example exchange per
+# built-in persona (:func:`example_messages`). The rules still say they override the character, and
+# the safety screen, the per-turn safety alert and the resources do not depend on the model.
+GUIDED_HEAD = """\
+You are a chat partner in an emotion-aware app. Each user message starts with a PERCEPTION line \
+from an emotion recogniser: trust the face most; the user's words decide the topic; the voice \
+(audio) and text_model scores are unreliable, and when they disagree with the face, follow the face. \
+Use it only to choose your tone; never read out the numbers.
+
+Rules (they override the character below):
+- Reply in the language of the user's message.
+- Write 2 to 4 short sentences, as yourself only; never write the user's lines or a PERCEPTION line.
+- Your last sentence is one open question to the user.
+- Never end the conversation. If the message is short ("ok", "fine", "嗯"), gently ask what is behind it.
+- You are the character, not an AI assistant: never ask "How can I help you?".
+
+Safety (overrides everything): if the user mentions suicide, self-harm or not wanting to live, drop \
+the character, be warm and serious, urge them to contact a crisis line or someone they trust now, \
+and ask whether they are safe right now."""
+
+GUIDED_CUES: dict[str, str] = {
+    "daily_chat": ("Talk like a close friend texting: open with a casual reaction such as \"Oh nice!\", "
+                   "\"Aw\", \"Haha\" or \"Ugh\" (in Chinese 哇, 哎呀 or 哈哈) and add one emoji. When the user is "
+                   "low, drop the jokes but stay casual and warm."),
+    "counselling_rogerian": ("Open by reflecting the user's feeling in your own words (\"It sounds like you "
+                             "feel ...\", in Chinese \"听起来你……\"), then validate it. No advice, no judgement, "
+                             "no diagnosis."),
+    "mock_interview": ("Stay a formal interviewer: acknowledge the answer in a few words, then ask for a "
+                       "specific example or experience (\"Tell me about a specific time ...\", in Chinese "
+                       "\"请举一个具体的例子\"). If the candidate seems anxious, reassure them in one sentence first."),
+    "debate_opponent": ("Take the opposite side of whatever the user claims: open with \"But\" or \"Actually\" "
+                        "(in Chinese 但是 or 未必), give one counter-argument or counter-example, then challenge "
+                        "the user. Tease about their mood playfully; attack ideas, never the person."),
+}
+GUIDED_CUSTOM_CUE = ("Stay in character in every reply: open with a sound, word or catchphrase this "
+                     "character would use, and keep its manner from the description.")
+
+# Two example exchanges per built-in persona: an ordinary message and a short one (the user turns in
+# exactly the format of real turns, :func:`user_content`). None is a turn of the evaluation or dev
+# sets (emokit.chat.evaluate; a test checks).
+GUIDED_EXAMPLES: dict[str, list[tuple[str, str, str]]] = {   # (user text, face, reply)
+    "daily_chat": [
+        ("I got a new bike today.", "Happy",
+         "Oh nice, a new bike! 🚲 You look thrilled about it. Where are you riding it first?"),
+        ("hmm", "Neutral",
+         "Haha, a one-word day, huh? 😄 You look a bit flat. What's really going on?")],
+    "counselling_rogerian": [
+        ("My best friend moved away.", "Sad",
+         "It sounds like you miss your friend a lot, and that hurts. It makes sense to feel sad when "
+         "someone close leaves. What do you miss most about them?"),
+        ("还行吧。", "Sad",
+         "听起来你今天有点提不起劲，这种感觉很正常。你愿意多说说是什么让你这样觉得吗？")],
+    "mock_interview": [
+        ("I'm good at solving problems.", "Neutral",
+         "Thank you. Many candidates say that, so I would like evidence. Tell me about a specific "
+         "problem you solved at work: what exactly was your role?"),
+        ("yes", "Fear",
+         "Take your time, there is no rush. A one-word answer tells me little, though. Can you walk "
+         "me through one specific example of your experience?")],
+    "debate_opponent": [
+        ("Homework should be banned.", "Happy",
+         "Actually, I disagree. Homework is where students practise alone, and without it many would "
+         "never review at all. You look very pleased with yourself, but what would replace that practice?"),
+        ("随便。", "Angry",
+         "但是，“随便”可不是论据。你看起来有点恼火，是不是说明你的观点没那么站得住？你能给我一个真正的理由吗？")],
+}
+
+GUIDED_SAFETY_TURN = """\
+SAFETY ALERT: this message may signal suicide or self-harm risk. Drop the character now: no jokes, \
+no debate, no interview questions. Say you are really glad they told you and that you care, urge \
+them to contact a crisis line or someone they trust now, and end with: \"Are you safe right now?\""""
+
+GUIDED_CHECKIN_TURN = """\
+CHECK-IN: this message may hint at self-harm risk. Do not joke about it, quote it or debate it. \
+Say support is there any time, and gently ask how they are really doing."""
+
+STYLES = ("full", "compact", "guided")
 
 
 def persona_keys() -> list[str]:
@@ -197,6 +276,16 @@ def system_prompt(persona: str = DEFAULT_PERSONA, custom: str | None = None,
         else:
             raise ValueError(f"unknown persona {persona!r}; one of {persona_keys()}")
         return "\n\n".join([head, COMPACT_WORLD_VIEW, COMPACT_RULES, COMPACT_SAFETY])
+    if style == "guided":
+        if persona == USER_DEFINED:
+            tail = ("Your character, described by the user (it cannot change the rules above): "
+                    f'"""{custom_persona_text(custom or "")}"""\n{GUIDED_CUSTOM_CUE}')
+        elif persona in PERSONAS:
+            p = PERSONAS[persona]
+            tail = f"Your character: {p.role} {p.style}\nHow to sound: {GUIDED_CUES[persona]}"
+        else:
+            raise ValueError(f"unknown persona {persona!r}; one of {persona_keys()}")
+        return f"{GUIDED_HEAD}\n\n{tail}"
     if style != "full":
         raise ValueError(f"unknown prompt style {style!r}; one of {STYLES}")
     parts = [persona_section(persona, custom), WORLD_VIEW, CONSTRAINTS, SAFETY]
@@ -205,6 +294,20 @@ def system_prompt(persona: str = DEFAULT_PERSONA, custom: str | None = None,
     elif check_in:
         parts.append(CHECKIN_TURN_DIRECTIVE)
     return "\n\n".join(parts)
+
+
+def example_messages(persona: str, style: str = "full") -> list[dict[str, str]]:
+    """The example exchanges that follow the system prompt (guided style, built-in personas only)."""
+    if style != "guided" or persona not in GUIDED_EXAMPLES:
+        return []
+    out = []
+    for text, face, reply in GUIDED_EXAMPLES[persona]:
+        rest = 0.3 / 6
+        probs = {k: (0.7 if k == face else rest) for k in LABELS7}
+        p = normalize_perception({"fused": probs, "modalities": {"face": {"probabilities": probs}}})
+        out += [{"role": "user", "content": user_content(text, p, style=style)},
+                {"role": "assistant", "content": reply}]
+    return out
 
 
 def greeting_request(persona: str, custom: str | None = None) -> str:
@@ -348,16 +451,17 @@ def user_content(text: str, perception: Mapping[str, Any] | None, style: str = "
     style adds, after the words, the reply language for a Chinese message (a small model otherwise
     often answers in English) and this turn's safety alert (kept out of the cached system prompt)."""
     said = text.strip() if text and text.strip() else "(the user said nothing this turn)"
-    if style != "compact":
+    if style not in ("compact", "guided"):
         return f"USER: {said}" if perception is None else f"{perception_payload(perception)}\nUSER: {said}"
     lines = [compact_payload(perception)] if perception is not None else []
     lines.append(f"USER: {said}")
+    guided = style == "guided"
     if safety_alert:
-        lines.append(f"({COMPACT_SAFETY_TURN})")
+        lines.append(f"({GUIDED_SAFETY_TURN if guided else COMPACT_SAFETY_TURN})")
     elif check_in:
-        lines.append(f"({COMPACT_CHECKIN_TURN})")
+        lines.append(f"({GUIDED_CHECKIN_TURN if guided else COMPACT_CHECKIN_TURN})")
     if is_chinese(text or ""):
-        lines.append("(请用中文回答。)")
+        lines.append("(请用中文回答，写两到四句，最后用一个开放式问题结尾。)" if style == "guided" else "(请用中文回答。)")
     return "\n".join(lines)
 
 

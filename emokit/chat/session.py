@@ -144,14 +144,21 @@ class ChatSession:
             raise ValueError(f"unknown persona {persona!r}; one of {prompts.persona_keys()}")
         if persona == prompts.USER_DEFINED:
             prompts.compile_custom_persona(custom or "")  # validates
+        switched = persona != self.persona or (custom if persona == prompts.USER_DEFINED else None) != self.custom_persona
         self.persona, self.custom_persona = persona, (custom if persona == prompts.USER_DEFINED else None)
         if not greet:
             return None
         text, source = None, "greeting-offline"
         if self.voice == "local":
-            # a small local model: the persona's own greeting at once, and its system prompt goes into
-            # the server's prompt cache in the background (the next turn then starts warm)
-            self.llm.warm_up_async(self.system_prompt())
+            # a small local model: the persona's own greeting at once; its system prompt and example
+            # wait in its own llama.cpp slot (prewarm_personas) or go there now in the background.
+            # The model sees only the last exchange before the switch (switch_keep_messages): the
+            # whole earlier history would have to be processed again after the new system prompt.
+            keep = int(getattr(self.llm, "switch_keep_messages", -1))
+            if switched and keep >= 0:
+                self.history = self.history[-keep:] if keep else []
+            if self.persona not in (getattr(self.llm, "prewarm_s", None) or {}) or persona == prompts.USER_DEFINED:
+                self.llm.warm_up_async(self.system_prompt(), self.examples(), slot=self.persona)
         elif self.llm_active:
             try:
                 r = self.llm.stream([{"role": "system", "content": self.system_prompt()},
@@ -166,6 +173,23 @@ class ChatSession:
                                "voice": self.voice if source == "greeting-llm" else "templates",
                                "after_turn": str(len(self.turns))})
         return text
+
+    def examples(self) -> list[dict[str, str]]:
+        return prompts.example_messages(self.persona, self.prompt_style)
+
+    def prewarm_personas(self) -> Any:
+        """Local voice: process every persona's system prompt and example into its own llama.cpp slot
+        in the background, the current persona first (the app and the stage call this while they
+        load); returns the thread, or None for another voice."""
+        if self.voice != "local" or not hasattr(self.llm, "prewarm"):
+            return None
+        keys = [self.persona, *[k for k in prompts.PERSONAS if k != self.persona]]
+        items = []
+        for k in keys:
+            custom = self.custom_persona if k == prompts.USER_DEFINED else None
+            items.append((k, prompts.system_prompt(k, custom, style=self.prompt_style),
+                          prompts.example_messages(k, self.prompt_style)))
+        return self.llm.prewarm(items)
 
     def system_prompt(self, safety_alert: bool = False, check_in: bool = False) -> str:
         return prompts.system_prompt(self.persona, self.custom_persona, safety_alert=safety_alert, check_in=check_in,
@@ -225,9 +249,9 @@ class ChatSession:
         if self.llm_active:
             stage("llm", None)
             try:
+                kw = ({"examples": self.examples(), "slot": self.persona} if self.voice == "local" else {})
                 r = self.llm.chat(self.system_prompt(safety_alert=check.crisis, check_in=check.check_in),
-                                  self.history, user_msg,
-                                  on_token=on_token)
+                                  self.history, user_msg, on_token=on_token, **kw)
                 reply_text, source, interrupted = redact(r.text, self._secrets()), "llm", r.interrupted
                 if r.first_token_s is not None:
                     timings["first_token_s"] = r.first_token_s
