@@ -287,7 +287,8 @@ def test_limit_sentences_and_request_body():
 
 
 @needs_server
-def test_real_server_slots_grammar_and_prewarm():
+def test_real_server_slots_grammar_and_prewarm(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMOKIT_MODELS_DIR", str(tmp_path))      # the slot cache goes to tmp_path/slots
     svc = _svc(max_tokens=48, slots=5, question_grammar=True)
     try:
         s = ChatSession(persona="daily_chat", llm=svc, analyze=None, transcribe=None)
@@ -303,3 +304,17 @@ def test_real_server_slots_grammar_and_prewarm():
         assert len(s.history) == 2 + 1 + 2 and s.history[2]["role"] == "assistant"  # kept exchange, greeting, turn
     finally:
         svc.stop()
+    saved = sorted(p.name for p in (tmp_path / "slots").glob("*.bin"))
+    assert len(saved) == 4
+    # a new server restores the four prefixes from disk instead of processing them
+    svc2 = _svc(max_tokens=24, slots=5)
+    try:
+        s2 = ChatSession(persona="mock_interview", llm=svc2, analyze=None, transcribe=None)
+        s2.prewarm_personas().join(120)
+        assert svc2.slot_restored == 4
+        t = s2.turn(text="I organised a charity run.")
+        assert t.source == "llm" and t.timings["llm_cached_tokens"] > 100
+        # a changed prompt is never restored from a stale file
+        assert svc2.slot_file([{"role": "system", "content": "other"}]) + "" not in saved
+    finally:
+        svc2.stop()

@@ -88,6 +88,7 @@ DEFAULTS: dict[str, Any] = {
     "cache_ram_mib": 1024, "start_timeout_s": 120.0, "timeout_s": 60.0, "max_tokens": 160,
     "temperature": 0.7, "seed": 42, "history_messages": 12, "history_chars": 6000, "max_restarts": 1,
     "prompt_style": "guided", "question_grammar": True, "max_sentences": 5, "switch_keep_messages": 2,
+    "slot_cache": True,
 }
 
 # One llama.cpp slot (its own KV cache) per persona: a persona's system prompt and example stay
@@ -322,6 +323,9 @@ def _serve(args: argparse.Namespace) -> int:
     p.sampling.seed = args.seed
     p.warmup = True
     p.ui = False
+    if args.slot_dir:               # POST /slots/{id}?action=save|restore: a persona's processed prefix on disk
+        p.slot_save_path = args.slot_dir.rstrip("/") + "/"
+        p.endpoint_slots = True
     t0 = time.perf_counter()
     try:
         server = xlc.Server(p)
@@ -351,6 +355,7 @@ class LocalServer:
     cache_ram_mib: int = 1024
     seed: int = 42
     start_timeout_s: float = 120.0
+    slot_dir: str = ""              # where llama.cpp saves/restores slots ("" = off)
     proc: subprocess.Popen | None = None
     address: str | None = None
     load_s: float | None = None
@@ -373,6 +378,9 @@ class LocalServer:
                    "--n-ctx", str(self.n_ctx * max(1, self.slots)), "--n-batch", str(self.n_batch),
                    "--cache-reuse", str(self.cache_reuse), "--cache-ram-mib", str(self.cache_ram_mib),
                    "--seed", str(self.seed), "--parent-pid", str(os.getpid())]
+            if self.slot_dir:
+                Path(self.slot_dir).mkdir(parents=True, exist_ok=True)
+                cmd += ["--slot-dir", self.slot_dir]
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                    "OMP_NUM_THREADS": str(self.threads)}
             t0 = time.perf_counter()
@@ -467,7 +475,8 @@ class LocalLLMService(LLMService):
                  cache_reuse: int | None = None, cache_ram_mib: int | None = None, seed: int | None = None,
                  start_timeout_s: float | None = None, max_restarts: int | None = None,
                  slots: int | None = None, prompt_style: str | None = None, question_grammar: bool | None = None,
-                 max_sentences: int | None = None, switch_keep_messages: int | None = None, **kw: Any):
+                 max_sentences: int | None = None, switch_keep_messages: int | None = None,
+                 slot_cache: bool | None = None, **kw: Any):
         d = DEFAULTS
         self.prompt_style = str(prompt_style or d["prompt_style"])
         self.question_grammar = bool(d["question_grammar"] if question_grammar is None else question_grammar)
@@ -487,7 +496,8 @@ class LocalLLMService(LLMService):
                           "cache_reuse": int(cache_reuse if cache_reuse is not None else d["cache_reuse"]),
                           "cache_ram_mib": int(cache_ram_mib if cache_ram_mib is not None else d["cache_ram_mib"]),
                           "seed": int(seed if seed is not None else d["seed"]),
-                          "start_timeout_s": float(start_timeout_s or d["start_timeout_s"])}
+                          "start_timeout_s": float(start_timeout_s or d["start_timeout_s"]),
+                          "slot_dir": str(models_dir() / "slots") if (d["slot_cache"] if slot_cache is None else slot_cache) else ""}
         self.max_restarts = int(max_restarts if max_restarts is not None else d["max_restarts"])
         self.restarts = 0
         self.unavailable_reason = ""
@@ -610,20 +620,64 @@ class LocalLLMService(LLMService):
             raise LLMError("the local model server stopped mid-reply", kind="connection")
         return reply
 
+    def slot_file(self, messages: Sequence[dict[str, str]]) -> str:
+        """The file name of a slot's saved prefix: a hash of the model, the runtime version, the
+        context size and the messages, so a changed prompt (or model) is never restored."""
+        try:
+            from importlib.metadata import version
+
+            runtime = version("xllamacpp")
+        except Exception:  # noqa: BLE001
+            runtime = "?"
+        key = json.dumps([self.spec.sha256, runtime, self.server_kw["n_ctx"], list(messages)], ensure_ascii=False)
+        return f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.bin"
+
+    def _slot_action(self, slot_id: int, action: str, filename: str) -> dict[str, Any]:
+        import urllib.request
+
+        req = urllib.request.Request(f"{self._server.address}/slots/{slot_id}?action={action}",
+                                     data=json.dumps({"filename": filename}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=max(2 * self.timeout_s, 180.0)) as r:
+            return json.loads(r.read())
+
     def warm_up(self, system: str, examples: Sequence[dict[str, str]] = (), slot: str | None = None) -> float:
         """Start the server and fill ``slot``'s prompt cache with ``system`` and ``examples`` (one
-        token generated); returns the seconds it took. Raises :class:`LLMError` like a turn would."""
+        token generated); returns the seconds it took. With the slot cache on, a prefix saved by an
+        earlier run (same model, runtime and messages) is restored from disk in milliseconds, and a
+        newly processed one is saved. Raises :class:`LLMError` like a turn would."""
         t0 = time.perf_counter()
+        messages = [{"role": "system", "content": system}, *examples, {"role": "user", "content": "hi"}]
+        self.ensure_server()
+        slot_dir = Path(self.server_kw["slot_dir"]) if self.server_kw["slot_dir"] else None
+        name = self.slot_file(messages) if slot_dir else ""
+        sid = self.slot_id(slot)
+        if slot_dir and (slot_dir / name).is_file():
+            try:
+                if self._slot_action(sid, "restore", name).get("n_restored", 0) > 0:
+                    self.slot_restored = getattr(self, "slot_restored", 0) + 1
+                    return time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001 - a bad or stale file: process the prefix instead
+                log.info("slot %s: restoring %s failed (%s); processing the prefix", sid, name, exc)
         try:
             self._get_client().chat.completions.create(
-                model=self.model, max_tokens=1, temperature=0.0,
-                messages=[{"role": "system", "content": system}, *examples, {"role": "user", "content": "hi"}],
+                model=self.model, max_tokens=1, temperature=0.0, messages=messages,
                 timeout=max(2 * self.timeout_s, 180.0),   # a busy machine: the prefix may take minutes
                 **self.request_body(slot, grammar=False))
         except LLMError:
             raise
         except Exception as exc:  # noqa: BLE001 - classified like a turn's failure
             raise self._classify(exc) from None
+        if slot_dir:
+            try:
+                self._slot_action(sid, "save", name)
+                keep = {name} | set(getattr(self, "_slot_files", {}).values())
+                self._slot_files = {**getattr(self, "_slot_files", {}), sid: name}
+                for old in sorted(slot_dir.glob("*.bin"), key=lambda f: f.stat().st_mtime)[:-12]:
+                    if old.name not in keep:   # bounded: the newest dozen prefixes stay
+                        old.unlink(missing_ok=True)
+            except Exception as exc:  # noqa: BLE001 - the cache is an optimisation only
+                log.info("slot %s: saving the prefix failed: %s", sid, exc)
         return time.perf_counter() - t0
 
     def warm_up_async(self, system: str, examples: Sequence[dict[str, str]] = (),
@@ -678,7 +732,7 @@ def default_service(local: bool = True, **kwargs: Any) -> LLMService:
     return svc
 
 
-_LOCAL_KW = {"model_file", "threads", "slots", "prompt_style", "question_grammar", "max_sentences",
+_LOCAL_KW = {"model_file", "threads", "slots", "slot_cache", "prompt_style", "question_grammar", "max_sentences",
              "switch_keep_messages", "n_ctx", "n_batch", "cache_reuse", "cache_ram_mib", "seed", "start_timeout_s",
              "max_restarts", "timeout_s", "max_tokens", "temperature", "history_messages", "history_chars"}
 
@@ -700,6 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS))
     sv = sub.add_parser("serve", help="(internal) run the llama.cpp server child")
     sv.add_argument("--model", required=True)
+    sv.add_argument("--slot-dir", default="")
     for name, typ in (("threads", int), ("slots", int), ("n-ctx", int), ("n-batch", int), ("cache-reuse", int),
                       ("cache-ram-mib", int), ("seed", int), ("parent-pid", int)):
         sv.add_argument(f"--{name}", type=typ, default=0)

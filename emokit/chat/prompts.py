@@ -445,6 +445,12 @@ def is_chinese(text: str) -> bool:
     return sum(1 for ch in t if "\u4e00" <= ch <= "\u9fff") >= max(1, len(t) // 4)
 
 
+def is_english(text: str) -> bool:
+    """Mostly ASCII letters (a rough test: the guided prompt then names English as the reply language)."""
+    letters = [ch for ch in (text or "") if ch.isalpha()]
+    return bool(letters) and sum(ch.isascii() for ch in letters) >= 0.9 * len(letters)
+
+
 def user_content(text: str, perception: Mapping[str, Any] | None, style: str = "full",
                  safety_alert: bool = False, check_in: bool = False) -> str:
     """The user message sent to the LLM: the perception line, then what the user said. The compact
@@ -461,7 +467,9 @@ def user_content(text: str, perception: Mapping[str, Any] | None, style: str = "
     elif check_in:
         lines.append(f"({GUIDED_CHECKIN_TURN if guided else COMPACT_CHECKIN_TURN})")
     if is_chinese(text or ""):
-        lines.append("(请用中文回答，写两到四句，最后用一个开放式问题结尾。)" if style == "guided" else "(请用中文回答。)")
+        lines.append("(请用中文回答，写两到四句，最后用一个开放式问题结尾。)" if guided else "(请用中文回答。)")
+    elif guided and is_english(text or ""):
+        lines.append("(Reply in English, in 2 to 4 sentences, ending with an open question.)")
     return "\n".join(lines)
 
 
