@@ -154,6 +154,7 @@ def test_cut_at_sentence():
 
 def _svc(**kw):
     kw.setdefault("max_tokens", 40)
+    kw.setdefault("slot_cache", False)      # never into the user's model cache (the slot test turns it on in tmp)
     return LocalLLMService(model="smollm2-135m", n_ctx=2048, start_timeout_s=60, **kw)
 
 
@@ -289,7 +290,7 @@ def test_limit_sentences_and_request_body():
 @needs_server
 def test_real_server_slots_grammar_and_prewarm(monkeypatch, tmp_path):
     monkeypatch.setenv("EMOKIT_MODELS_DIR", str(tmp_path))      # the slot cache goes to tmp_path/slots
-    svc = _svc(max_tokens=48, slots=5, question_grammar=True)
+    svc = _svc(max_tokens=48, slots=5, question_grammar=True, slot_cache=True)
     try:
         s = ChatSession(persona="daily_chat", llm=svc, analyze=None, transcribe=None)
         s.prewarm_personas().join(120)
@@ -307,7 +308,7 @@ def test_real_server_slots_grammar_and_prewarm(monkeypatch, tmp_path):
     saved = sorted(p.name for p in (tmp_path / "slots").glob("*.bin"))
     assert len(saved) == 4
     # a new server restores the four prefixes from disk instead of processing them
-    svc2 = _svc(max_tokens=24, slots=5)
+    svc2 = _svc(max_tokens=24, slots=5, slot_cache=True)
     try:
         s2 = ChatSession(persona="mock_interview", llm=svc2, analyze=None, transcribe=None)
         s2.prewarm_personas().join(120)
