@@ -71,6 +71,8 @@ def main(argv=None) -> int:
                     help="seconds one reply may take (the app's 45 s would cut replies on a loaded machine "
                          "and score the load, not the prompt)")
     ap.add_argument("--tag", default="", help="suffix of the variant's name in the results (e.g. v2)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="no model: score the stored replies again with each post-step (none, cut5, cut5q)")
     args = ap.parse_args(argv)
     out = args.out or HERE / "results" / ("chat_local_eval.json" if args.set == "eval" else "chat_local_dev.json")
 
@@ -83,6 +85,22 @@ def main(argv=None) -> int:
 
     convs = evaluate.CONVERSATIONS if args.set == "eval" else evaluate.DEV_CONVERSATIONS
     res: dict = json.loads(out.read_text()) if out.is_file() else {}
+    if args.rescore:
+        from emokit.chat.local_llm import limit_sentences
+
+        posts = {"none": None, "cut5": lambda t: limit_sentences(t, 5, keep_question=False),
+                 "cut5q": lambda t: limit_sentences(t, 5, keep_question=True)}
+        for name, v in res.get("styles", {}).items():
+            if not any("raw_reply" in r or r.get("source") == "llm" for r in v["rows"]):
+                continue
+            for r in v["rows"]:   # rows of older runs have no cue key: the set's cue
+                r.setdefault("cue", next((c.get("cue") for c in convs if c["persona"] == r["persona"]
+                                          and any(t[0] == r["user"] for t in c["turns"])), None))
+            v["post_steps"] = {p: evaluate.summarise(evaluate.rescore(v["rows"], f)) for p, f in posts.items()}
+            print(f"## {name}")
+            print(table({f"{name} / post-step {p}": s for p, s in v["post_steps"].items()}))
+        out.write_text(json.dumps(res, indent=2, ensure_ascii=False))
+        return 0
     res.update({"benchmark": "chat_local_eval", "set": args.set, "model": args.model})
     res.setdefault("styles", {})
     for variant in args.variants.split(","):

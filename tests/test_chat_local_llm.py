@@ -280,6 +280,11 @@ def test_limit_sentences_and_request_body():
     assert local_llm.limit_sentences("One. Two! Three? Four. Five. Six? Seven.", 5) == "One. Two! Three? Four. Five."
     assert local_llm.limit_sentences("一。二！三？四。五。六？", 5) == "一。二！三？四。五。"
     assert local_llm.limit_sentences("Short. Reply?", 5) == "Short. Reply?"
+    # a long reply keeps the model's own closing question (nothing added), or not when asked
+    long_q = "One. Two! Three. Four. Five. Six. Seven?"
+    assert local_llm.limit_sentences(long_q, 5) == "One. Two! Three. Four. Seven?"
+    assert local_llm.limit_sentences(long_q, 5, keep_question=False) == "One. Two! Three. Four. Five."
+    assert local_llm.limit_sentences("一。二。三。四。五。六。七？", 5) == "一。二。三。四。七？"
     assert local_llm.limit_sentences("no end", 5) == "no end"
     svc = LocalLLMService(model="smollm2-135m", slots=5)
     assert svc.request_body("debate_opponent")["extra_body"] == {"id_slot": 3, "grammar": local_llm.QUESTION_GBNF}

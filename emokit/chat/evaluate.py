@@ -185,7 +185,7 @@ def run(make_session: Callable[[str, str | None], Any], conversations: Iterable[
                 first.setdefault("t", time.perf_counter() - t0)
 
             t = s.turn(text=text, on_token=tok, **_perceive(s, face, audio))
-            row = {"conversation": ci + 1, "turn": ti + 1, "persona": conv["persona"], "user": text,
+            row = {"conversation": ci + 1, "turn": ti + 1, "persona": conv["persona"], "cue": conv.get("cue"), "user": text,
                    "face": face, "audio": audio, "reply": t.reply, "source": t.source, "voice": t.voice,
                    "safety": t.safety_triggered, "first_token_s": first.get("t"),
                    "reply_s": t.timings.get("reply_s"), **{k: v for k, v in t.timings.items() if k.startswith("llm_")},
@@ -200,6 +200,22 @@ def run(make_session: Callable[[str, str | None], Any], conversations: Iterable[
             if on_turn is not None:
                 on_turn(row)
     return rows
+
+
+def rescore(rows: list[dict[str, Any]], post: Callable[[str], str] | None) -> list[dict[str, Any]]:
+    """The rows scored again with another deterministic post-step ``post`` applied to the model's own
+    text (``None``: no post-step). Turns where the safety layer chose the text (flagged turns) keep
+    their scores: the post-step is not what decides them."""
+    out = []
+    for r in rows:
+        raw = r.get("raw_reply")
+        if r.get("source") != "llm" or r.get("safety"):
+            out.append(dict(r))
+            continue
+        text = raw if raw is not None else r["reply"]
+        shown = post(text) if post is not None else text
+        out.append({**r, "reply": shown, **score_reply(shown, r["user"], r["persona"], False, r.get("cue"))})
+    return out
 
 
 def _with_resources(raw: str, reply: str) -> str:
