@@ -278,7 +278,7 @@ def test_guided_examples_are_not_evaluation_or_dev_turns():
 
 def test_limit_sentences_and_request_body():
     assert local_llm.limit_sentences("One. Two! Three? Four. Five. Six? Seven.", 5) == "One. Two! Three? Four. Five."
-    assert local_llm.limit_sentences("一。二！三？四。五。六？", 5) == "一。二！三？四。五。"
+    assert local_llm.limit_sentences("一。二！三？四。五。六？", 5) == "一。二！三？四。六？"
     assert local_llm.limit_sentences("Short. Reply?", 5) == "Short. Reply?"
     # a long reply keeps the model's own closing question (nothing added), or not when asked
     long_q = "One. Two! Three. Four. Five. Six. Seven?"

