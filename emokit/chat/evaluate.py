@@ -206,15 +206,20 @@ def rescore(rows: list[dict[str, Any]], post: Callable[[str], str] | None) -> li
     """The rows scored again with another deterministic post-step ``post`` applied to the model's own
     text (``None``: no post-step). Turns where the safety layer chose the text (flagged turns) keep
     their scores: the post-step is not what decides them."""
+    from .local_llm import limit_sentences
+
     out = []
     for r in rows:
         raw = r.get("raw_reply")
-        if r.get("source") != "llm" or r.get("safety"):
-            out.append(dict(r))
+        body = body_of(r["reply"])
+        text = raw if raw is not None else body
+        if r.get("source") != "llm" or (r.get("safety") and body not in (text.strip(), limit_sentences(text, 5, False).strip())):
+            out.append(dict(r))      # the safety layer's own text was shown: not the post-step's doing
             continue
-        text = raw if raw is not None else r["reply"]
         shown = post(text) if post is not None else text
-        out.append({**r, "reply": shown, **score_reply(shown, r["user"], r["persona"], False, r.get("cue"))})
+        if r.get("safety") and r["reply"].startswith(body):   # the resources block the safety layer added
+            shown = shown + r["reply"][len(body):]
+        out.append({**r, "reply": shown, **score_reply(shown, r["user"], r["persona"], bool(r.get("safety")), r.get("cue"))})
     return out
 
 
