@@ -108,6 +108,18 @@ def run_threads(model: str, threads: int, n_turns: int, persona: str = "daily_ch
                      "builtin_first_token_median_s": _med([r for r in sw if r["persona"] != "user_defined"],
                                                           "switch_to_first_token_s")}
     svc.stop()
+    # a cold start of a new process once the slot files exist (what the app and the stage see after
+    # the first run on a machine): server load + persona prefix restored from disk + the first turn
+    svc2 = LocalLLMService(model=model, threads=threads)
+    t0 = time.perf_counter()
+    s2 = ChatSession(persona=persona, llm=svc2, analyze=None, transcribe=None)
+    s2.prewarm_personas().join()
+    t_ready = time.perf_counter() - t0
+    first = _turn(s2, "Hi! How's it going?", "Happy", None)
+    out["cold_start_with_slot_files"] = {**first, "load_s": round(svc2._server.load_s, 2),
+                                         "ready_s": round(t_ready, 2), "slots_restored": getattr(svc2, "slot_restored", 0),
+                                         "wall_s": round(time.perf_counter() - t0, 2)}
+    svc2.stop()
     return out
 
 

@@ -87,7 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "model": DEFAULT_MODEL, "threads": 1, "slots": 5, "n_ctx": 2048, "n_batch": 512, "cache_reuse": 16,
     "cache_ram_mib": 1024, "start_timeout_s": 120.0, "timeout_s": 60.0, "max_tokens": 160,
     "temperature": 0.7, "seed": 42, "history_messages": 12, "history_chars": 6000, "max_restarts": 1,
-    "prompt_style": "guided", "question_grammar": True, "max_sentences": 5, "switch_keep_messages": 2,
+    "prompt_style": "guided", "question_grammar": True, "max_sentences": 5, "switch_keep_messages": 0,
     "slot_cache": True,
 }
 
