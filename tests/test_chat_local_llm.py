@@ -325,3 +325,21 @@ def test_real_server_slots_grammar_and_prewarm(monkeypatch, tmp_path):
         assert svc2.slot_file([{"role": "system", "content": "other"}]) + "" not in saved
     finally:
         svc2.stop()
+
+
+@needs_server
+def test_a_turn_during_the_background_start_waits_for_it():
+    """The pre-warm starts the server in a thread; a turn that comes while it is still loading waits
+    for that start (it once raced it and failed on the missing address)."""
+    svc = _svc(max_tokens=16, slots=5)
+    try:
+        s = ChatSession(persona="daily_chat", llm=svc, analyze=None, transcribe=None)
+        t1 = svc.warm_up_async(s.system_prompt(), s.examples(), slot="daily_chat")
+        t2 = s.prewarm_personas()
+        t = s.turn(text="Hello there, how are you?")
+        assert t.source == "llm" and t.voice == "local", t.notes
+        t1.join(120)
+        t2.join(120)
+        assert svc.restarts == 0 and svc._server.alive()
+    finally:
+        svc.stop()

@@ -560,8 +560,10 @@ class LocalLLMService(LLMService):
             self._verified = True
         if self._server is None:
             self._server = get_server(self.model_file, **self.server_kw)
-        if not self._server.alive():
-            if self._started:
+        if not self._server.alive() or not self._server.address:
+            # dead, never started, or starting in another thread (the pre-warm): start() holds the
+            # server's lock while it starts, so this waits for that start instead of racing it
+            if self._started and not self._server.alive():
                 if self.restarts >= self.max_restarts:
                     raise self._fail(LLMError(f"the local model server stopped and was restarted "
                                               f"{self.restarts} time(s) already", kind="unavailable"))
@@ -700,9 +702,9 @@ class LocalLLMService(LLMService):
             for slot, system, examples in items:
                 try:
                     self.prewarm_s[str(slot)] = round(self.warm_up(system, examples, slot), 2)
-                except LLMError as exc:
+                except Exception as exc:  # noqa: BLE001 - a warm-up never takes anything down; the turn reports
                     log.warning("local LLM warm-up of %s failed: %s", slot, exc)
-                    if exc.kind == "unavailable" or not self.server_alive():
+                    if getattr(exc, "kind", "") == "unavailable" or not self.server_alive():
                         return
 
         t = threading.Thread(target=work, name="emokit-local-llm-warmup", daemon=True)
