@@ -156,6 +156,9 @@ def test_typed_turn_persona_switch_and_export(app):
     app.custom.value = "a calm old sea captain"
     app.apply_custom.click()
     assert app.session.persona == "user_defined" and "sea captain" in app.chat.value
+    app._switch("debate_opponent")       # what the scripted demo calls: it sets the dropdown too
+    # one greeting per switch (the dropdown's own event no longer switches a second time)
+    assert [g["persona"] for g in app.session.greetings][-4:] == ["daily_chat", "mock_interview", "user_defined", "debate_opponent"]
     paths = app._export()
     assert paths["markdown"].read_text().count("## Turn") == 1
 

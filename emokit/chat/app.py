@@ -811,6 +811,8 @@ class ChatApp:
 
     # -- sidebar ----------------------------------------------------------------------------------
     def _on_persona(self, change) -> None:
+        if change["new"] == self.session.persona:   # _switch set the dropdown itself: switched already
+            return
         if change["new"] == prompts.USER_DEFINED and not self.custom.value.strip():
             self._persona_note("Write a description of your persona in the box below, then press "
                                f"\u201cUse this persona\u201d. Until then the persona stays {self.session.persona}.",
