@@ -895,7 +895,8 @@ class LocalLLMParams(Section):
     enabled: bool = f("false: templates when no key is set.")
     model: str = f("GGUF model (emokit.chat.local_llm.MODELS).")
     threads: int = f("llama.cpp threads.")
-    n_ctx: int = f("Context window.")
+    slots: int = f("llama.cpp slots: one per persona (its own KV cache).")
+    n_ctx: int = f("Context window per slot.")
     n_batch: int = f("Prompt batch.")
     cache_reuse: int = f("llama.cpp n_cache_reuse.")
     cache_ram_mib: int = f("Host-memory prompt cache.")
@@ -907,6 +908,11 @@ class LocalLLMParams(Section):
     history_messages: int = f("History window (messages).")
     history_chars: int = f("History window (characters).")
     max_restarts: int = f("A server that dies is restarted this many times, then templates.")
+    prompt_style: Literal["guided", "compact", "full"] = f("System prompt style for the local model.")
+    question_grammar: bool = f("llama.cpp grammar: one line ending on its first question mark.")
+    max_sentences: int = f("Post-step: cut after this many sentences, keeping the closing question (0 = off).")
+    switch_keep_messages: int = f("Messages the model keeps across a persona switch.")
+    slot_cache: bool = f("Save / restore each persona's processed prefix on disk.")
 
 
 @dataclass(eq=False, frozen=True)
