@@ -87,7 +87,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from . import fusion
 
-    result = fusion.analyze(face=args.face, audio=args.audio, text=args.text)
+    try:
+        result = fusion.analyze(face=args.face, audio=args.audio, text=args.text)
+    except fusion.FusionError as exc:
+        if not exc.missing:
+            raise
+        # nothing there (silence, no face, empty text): say so, per modality, and exit 2; scripts reading
+        # --json get an object with the same shape of "missing" as a fused result
+        print(f"error: {exc}", file=sys.stderr)
+        if args.json:
+            only_silence = args.audio and not args.face and args.text is None \
+                and exc.missing.get("audio", "").startswith("no_speech")
+            status = "no_speech" if only_silence else "nothing_to_fuse"
+            print(json.dumps({"status": status, "label": None, "missing": exc.missing}, ensure_ascii=False))
+        return 2
     d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     if args.json:
         print(json.dumps(d, ensure_ascii=False, default=str))

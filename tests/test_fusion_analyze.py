@@ -120,6 +120,9 @@ def test_cli_analyze_all_missing_exits_nonzero(tmp_artifacts):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "nothing to fuse" in proc.stderr and "empty_text" in proc.stderr
+    d = json.loads(proc.stdout)   # --json: still one object, saying what was missing and why
+    assert d["status"] == "nothing_to_fuse" and d["label"] is None
+    assert d["missing"]["text"].startswith("empty_text") and set(d["missing"]) == {"vision", "audio", "text"}
 
 
 def test_package_function_survives_repeated_calls(fake):

@@ -33,7 +33,11 @@ METRICS = ("f1_weighted", "f1_macro", "accuracy")
 
 
 class FusionError(ValueError):
-    """Fusion cannot produce a result (e.g. every modality is missing)."""
+    """Fusion cannot produce a result (e.g. every modality is missing). ``missing``: modality -> why."""
+
+    def __init__(self, message: str, missing: dict[str, str] | None = None):
+        super().__init__(message)
+        self.missing = dict(missing or {})
 
 
 # --------------------------------------------------------------------------- fuse

@@ -201,7 +201,7 @@ def analyze(face: Any = None, audio: Any = None, text: str | None = None,
             missing[m] = f"{preds[m].status}: {preds[m].detail}"
     available = {m: np.asarray(preds[m].probabilities) for m in MODALITIES if m not in missing}
     if not available:
-        raise FusionError("nothing to fuse: " + "; ".join(f"{m}: {r}" for m, r in missing.items()))
+        raise FusionError("nothing to fuse: " + "; ".join(f"{m}: {r}" for m, r in missing.items()), missing)
     t0 = time.perf_counter()
     if temps:
         available = {m: (apply_temperature(p, temps[m]) if m in temps else p) for m, p in available.items()}
