@@ -77,11 +77,36 @@ def _fake_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _chat_dir(tmp_path: Path) -> Path:
+    """Short labelled chat messages from three writers (a, b, c), both languages, in the layout of
+    data/risk_chat_messages."""
+    import yaml
+
+    d = tmp_path / "chat_messages"
+    d.mkdir(parents=True, exist_ok=True)
+    risk_en = ["ngl i dont wanna be here anymore", "bought the pills today, im done", "this is my last message guys",
+               "might just end it tonight lol", "everyone would be better off without me fr", "cant do this much longer"]
+    ok_en = ["this homework is killing me lol", "my phone died again", "that movie ending destroyed me",
+             "i could die for a burger rn", "we got killed in the match", "dead tired after work"]
+    risk_zh = ["真的不想活了", "药都攒好了", "这是最后一条消息了", "今晚就结束吧", "没有我大家会更好", "撑不下去了"]
+    ok_zh = ["作业要我命了哈哈", "手机又死机了", "笑死我了这个视频", "累死了今天", "游戏里又被杀了", "杀条鱼做晚饭"]
+    for i, w in enumerate("abc"):
+        for lang, pos, neg in (("en", risk_en, ok_en), ("zh", risk_zh, ok_zh)):
+            cases = [{"lang": lang, "label": "risk", "kind": "indirect", "text": f"{t} {w}{j}"} for j, t in enumerate(pos)] + \
+                    [{"lang": lang, "label": "ok", "kind": "idiom", "text": f"{t} {w}{j}"} for j, t in enumerate(neg)]
+            (d / f"{lang}_{w}.yaml").write_text(yaml.safe_dump({"cases": cases}, allow_unicode=True), encoding="utf-8")
+    return d
+
+
 def _cfg(**over):
     cfg = {"seed": 1, "split_fractions": [0.6, 0.2, 0.2], "sos4k_min_label": 4, "sos4k_train_negatives": True, "use_cssrs": True,
-           "cssrs_max_posts_per_user": 5, "everyday_en": 20, "everyday_zh": 20, "max_chars": 500,
-           "features": {"analyzer": "char_wb", "ngram_range": [1, 3], "min_df": 1, "max_features": 5000},
-           "C": 4.0, "threshold_sources": {"en": ["twitter_suicidal_en"], "zh": ["sos4k_zh"]},
+           "twitter_max_rows": None, "cssrs_max_posts_per_user": 5, "everyday_en": 20, "everyday_zh": 20, "max_chars": 500,
+           "features": {"analyzer": "char_wb", "ngram_range": [1, 3], "min_df": 1, "max_features": 5000,
+                        "word_ngram_range": [1, 2], "word_max_features": 2000, "embedding": None,
+                        "embedding_max_chars": 256, "embedding_weight": 1.0},
+           "C": 4.0, "chat_messages": None, "chat_weight": 5.0, "cv_folds": 2,
+           "threshold_sources": {"en": ["twitter_suicidal_en"], "zh": ["sos4k_zh"]},
+           "crisis_sources": {"en": ["twitter_suicidal_en"], "zh": ["sos4k_zh"]},
            "target_recall": 0.95, "crisis_max_false_alarm": 0.05, "session_decay": 0.6}
     cfg.update(over)
     return cfg
@@ -261,12 +286,16 @@ def test_feature_selection_reads_no_test_rows(tmp_path, monkeypatch):
     root = _fake_root(tmp_path / "data")
     seen = []
     real = risk.fit
-    monkeypatch.setattr(risk, "fit", lambda t, y, c: seen.append(len(t)) or real(t, y, c))
-    rows = risk.select({"risk": _cfg()}, root, CASES)
+    monkeypatch.setattr(risk, "fit", lambda t, y, c, w=None: seen.append(len(t)) or real(t, y, c, w))
+    monkeypatch.setattr(risk, "VARIANTS", {k: v for k, v in risk.VARIANTS.items()
+                                           if "embeddings" in k or "real posts" in k or "weight 20" in k})
+    cfg = _cfg(chat_messages=str(_chat_dir(tmp_path)))
+    rows = risk.select({"risk": cfg}, root, CASES)
     assert [r["variant"] for r in rows] == list(risk.VARIANTS)
     assert all(0 <= r["mean_error"] <= 1 for r in rows)
-    n_train = (risk.load_corpora(root, _cfg()).split == "train").sum()
-    assert max(seen) == n_train                           # fitted on train only, scored on val and cases
+    assert all(r["en.cv_false_alarm"] == r["en.cv_false_alarm"] for r in rows)   # every variant meets the chat messages
+    n_train = (risk.load_corpora(root, cfg).split == "train").sum()
+    assert max(seen) == n_train                           # fitted on train only, scored on val, folds and cases
 
 
 def test_a_flagged_llm_reply_that_echoes_a_method_or_switches_language_is_replaced():
@@ -343,3 +372,79 @@ def test_case_file_in_an_unknown_layout_is_named(tmp_path):
     bad.write_text("en: [just, a, list]\n", encoding="utf-8")
     with pytest.raises(ValueError, match="bad.yaml"):
         risk.load_validation_cases(bad)
+
+
+# ------------------------------------------------------------------------------- chat messages, writer folds
+def test_writer_folds_score_each_writer_with_a_model_that_never_saw_them(tmp_path, monkeypatch):
+    root = _fake_root(tmp_path / "data")
+    cfg = _cfg(chat_messages=str(_chat_dir(tmp_path)), cv_folds=2,
+               threshold_sources={"en": ["twitter_suicidal_en", "chat_messages"], "zh": ["sos4k_zh", "chat_messages"]},
+               crisis_sources={"en": ["chat_messages", "everyday"], "zh": ["chat_messages", "everyday"]})
+    fitted_groups = []
+    real = risk.fit_rows
+    monkeypatch.setattr(risk, "fit_rows", lambda rows, c: fitted_groups.append(
+        set(rows[rows.source == risk.CHAT_SOURCE].group)) or real(rows, c))
+    df = risk.load_corpora(root, cfg)
+    assert set(df[df.source == risk.CHAT_SOURCE].group) == {"a", "b", "c"}
+    model, scored, folds = risk.fit_and_score(df, cfg)
+    assert folds == {"a": 0, "b": 1, "c": 0}                     # round-robin, a writer's en and zh share a fold
+    assert fitted_groups == [{"a", "b", "c"}, {"b"}, {"a", "c"}]  # the full model, then each fold without its writers
+    assert (scored[scored.source == risk.CHAT_SOURCE].split == "cv").all()
+    assert scored[scored.split != "train"].score.notna().all()
+    m = risk.train({"risk": cfg}, tmp_path / "model", root, CASES)
+    for lang in ("en", "zh"):
+        assert m[f"cv.{lang}.n_pos"] == 18 and m[f"cv.{lang}.n_neg"] == 18
+        assert 0 <= m[f"threshold.{lang}.check_in"] <= m[f"threshold.{lang}.crisis"] <= 1
+        assert f"cv.{lang}.kind.indirect.screen.recall" in m
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["chat_messages"]["writers"] == ["a", "b", "c"]
+    assert "ngl" not in (tmp_path / "model" / "metrics.json").read_text()     # aggregates only
+
+
+def test_one_writer_is_not_enough_for_writer_folds(tmp_path):
+    root = _fake_root(tmp_path / "data")
+    d = _chat_dir(tmp_path)
+    for p in d.glob("*_[bc].yaml"):
+        p.unlink()
+    cfg = _cfg(chat_messages=str(d))
+    with pytest.raises(ValueError, match="at least two writers"):
+        risk.fit_and_score(risk.load_corpora(root, cfg), cfg)
+
+
+def test_chat_messages_equal_to_a_reported_message_are_dropped_and_bad_files_named(tmp_path):
+    import yaml
+
+    d = tmp_path / "msgs"
+    d.mkdir()
+    reported = risk.load_validation_cases(CASES)[0]["text"]
+    (d / "en_a.yaml").write_text(yaml.safe_dump({"cases": [
+        {"lang": "en", "label": "risk", "kind": "indirect", "text": reported.upper() + "!"},
+        {"lang": "en", "label": "ok", "kind": "idiom", "text": "my plant died, rip basil"}]}), encoding="utf-8")
+    rows = risk.load_chat_messages(d, [reported])
+    assert rows.text.tolist() == ["my plant died, rip basil"] and rows.group.tolist() == ["a"]
+    assert reported in risk.reported_texts()
+    (d / "zh_b.yaml").write_text(yaml.safe_dump({"cases": [{"lang": "en", "label": "ok", "text": "hi"}]}))
+    with pytest.raises(ValueError, match="zh_b.yaml"):
+        risk.load_chat_messages(d)
+    (d / "zh_b.yaml").write_text("cases: [{lang: zh, label: maybe, text: x}]")
+    with pytest.raises(ValueError, match="zh_b.yaml: case 0"):
+        risk.load_chat_messages(d)
+    with pytest.raises(FileNotFoundError, match="no <lang>_<writer>.yaml"):
+        risk.load_chat_messages(tmp_path / "empty")
+
+
+def test_sentence_embedding_block_runs_the_real_encoder_and_pickles_without_it(tmp_path):
+    import joblib
+
+    cfg = _cfg(features={**_cfg()["features"], "embedding": "e5", "embedding_max_chars": 64})
+    texts = ["i want to end my life", "我不想活了", "great game last night", "今天天气很好"] * 3
+    pipe = risk.fit(texts, [1, 1, 0, 0] * 3, cfg, weights=[2.0, 2.0, 1.0, 1.0] * 3)
+    names = [n for n, _ in pipe.steps[0][1].transformer_list]
+    assert names == ["char", "word", "embedding"]
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    assert (tmp_path / "m.joblib").stat().st_size < 2_000_000           # the encoder is not in the file
+    back = joblib.load(tmp_path / "m.joblib")
+    p = back.predict_proba([risk.normalize("i want to end my life"), risk.normalize("今天天气很好")])[:, 1]
+    assert p[0] > p[1]
+    E = risk.embed(["a" * 300], "e5", 64)
+    assert E.shape == (1, 384) and abs(float(np.linalg.norm(E[0])) - 1) < 1e-3

@@ -561,6 +561,10 @@ class ChatApp:
             # own slot in its own process while the vision and speech models load here
             prewarm = self.session.prewarm_personas() if self.session.voice == "local" else None
             try:
+                self.session.risk.warm_up()   # the risk model's sentence encoder, before the first message
+            except Exception as exc:  # noqa: BLE001
+                log.warning("warm-up: risk model: %s", exc)
+            try:
                 if self._live is None:
                     from ..vision import LiveAnalyzer
 
