@@ -456,3 +456,31 @@ def test_embedding_cut_counts_a_cjk_character_as_about_one_token():
     assert len(risk.embedding_cut("中" * 500, 180)) == 72
     mixed = risk.embedding_cut("我" * 10 + "b" * 500, 180)
     assert mixed.startswith("我" * 10) and len(mixed) == 10 + 155
+
+
+def test_the_local_model_is_not_asked_to_answer_a_crisis_but_writes_the_check_in():
+    class LocalStub(RecordingLLM):
+        voice = "local"
+
+        def chat(self, system, history, user, on_token=None, **kw):
+            self.calls.append((system, user))
+            return Reply(text="That sounds heavy. How have you been sleeping?")
+
+    llm = LocalStub()
+    s = ChatSession(llm=llm, analyze=None, transcribe=None,
+                    risk=screen({"quietly planning the end": 0.95, "i feel a bit off lately": 0.4}))
+    t = s.turn(text="quietly planning the end")
+    assert t.safety_level == "crisis" and not llm.calls and t.source == "offline"
+    assert t.reply.startswith(safety.support_reply("en").split("\n")[0]) and safety.has_resources(t.reply)
+    assert any("local model is not asked" in n for n in t.notes)
+    s.risk.reset()
+    t = s.turn(text="i feel a bit off lately")
+    assert t.safety_level == "check_in" and len(llm.calls) == 1 and t.source == "llm"
+    assert t.reply.startswith("That sounds heavy") and safety.has_resources(t.reply)
+
+
+def test_a_reply_restating_pills_in_chinese_is_replaced():
+    sc = screen({"药我都攒够了": 0.95})
+    a = sc.assess("药我都攒够了", update=False)
+    reply, why = risk.screened_reply("他们告诉你他们已经攒够药了，所以今晚就不用再想。", a)
+    assert reply == safety.support_reply("zh") and why

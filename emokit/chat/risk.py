@@ -727,7 +727,7 @@ _SENSITIVE_EN = re.compile(
     r"funeral|goodbye|farewell|end\s+it|end\s+(?:my|this)\s+life|not\s+be\s+(?:here|around)|disappear\w*|"
     r"sleep\s+forever|never\s+wake|alive|exist\w*)\b", re.IGNORECASE)
 _SENSITIVE_ZH = re.compile(r"死|杀|紫砂|自鲨|想鼠|\bzs\b|自残|自伤|割|伤害自己|跳楼|跳河|跳下|天台|安眠药|药片|上吊|绳子|"
-                           r"烧炭|遗书|告别|永别|离开这个世界|消失|不想活|活着|活不|结束|了结|一了百了|不在了|解脱|血|刀",
+                           r"烧炭|遗书|告别|永别|离开这个世界|消失|不想活|活着|活不|结束|了结|一了百了|不在了|解脱|血|刀|药|农药|跳|楼顶|桥",
                            re.IGNORECASE)
 
 

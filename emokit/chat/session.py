@@ -246,7 +246,14 @@ class ChatSession:
         voice = self.voice
         t0 = time.perf_counter()
         reply_text, source, interrupted, llm_error = "", "offline", False, ""
-        if self.llm_active:
+        # A crisis message is not given to the small local model: measured, it answered a goodbye with
+        # "You're doing great now. What are you going to do with your guitar?" and restated a method
+        # (docs/06_empathic_chat.md). The fixed crisis reply answers instead; a remote model still
+        # writes its own reply under the safety directive, checked by screened_reply below.
+        local_crisis = check.crisis and voice == "local"
+        if local_crisis:
+            notes.append("crisis: the fixed crisis reply answers (the local model is not asked to write one)")
+        if self.llm_active and not local_crisis:
             stage("llm", None)
             try:
                 kw = ({"examples": self.examples(), "slot": self.persona} if self.voice == "local" else {})
