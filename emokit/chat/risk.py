@@ -1048,10 +1048,13 @@ HELDOUT_V2 = "risk_heldout_v2.yaml"
 # code, the training messages or each other's set (one from the same brief as the training writers,
 # one from a short prompt of its own); opened once, after the detector was frozen.
 # The v4 pair (one writer per language, own prompt, mostly tricky ordinary messages) was written while
-# the detector's third version was trained and opened once, after it was frozen.
+# the detector's third version was trained and opened once, after it was frozen. The v5 pair (one
+# writer per language, own prompt, 60 at-risk and 90 ordinary each) was written while v3.2 (28 writers)
+# was chosen, and opened once, after it was frozen.
 HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
               "held-out v3b (outsider, own prompt)": ["risk_heldout_v3b.yaml"],
-              "held-out v4 (outsiders, tricky ordinary)": ["risk_heldout_v4_en.yaml", "risk_heldout_v4_zh.yaml"]}
+              "held-out v4 (outsiders, tricky ordinary)": ["risk_heldout_v4_en.yaml", "risk_heldout_v4_zh.yaml"],
+              "held-out v5 (outsiders, fresh)": ["risk_heldout_v5_en.yaml", "risk_heldout_v5_zh.yaml"]}
 
 
 def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None,
@@ -1128,7 +1131,8 @@ def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any
     key = {"69-row table": "table", "validation cases": "cases", "held-out test split": "test",
            "held-out everyday messages": "everyday", "held-out v2 (outsiders)": "v2",
            "writer folds (chat messages)": "cv", "held-out v3a (outsider, brief)": "v3a",
-           "held-out v3b (outsider, own prompt)": "v3b", "held-out v4 (outsiders, tricky ordinary)": "v4"}
+           "held-out v3b (outsider, own prompt)": "v3b", "held-out v4 (outsiders, tricky ordinary)": "v4",
+           "held-out v5 (outsiders, fresh)": "v5"}
     for r in rows:
         for k in ("recall", "false_alarm"):
             if r[k] == r[k]:   # not NaN
