@@ -987,12 +987,16 @@ class RiskParams(Section):
     crisis_sources: dict[str, list[str]] = f("Per language, the sets whose ordinary val messages set the crisis threshold.")
     target_recall: float = f("Check-in threshold: keyword-OR-model reaches this recall.")
     crisis_max_false_alarm: float = f("Crisis threshold: the model's false alarms at most this.")
+    keyword_max_downgrade: float = f("Keyword floor: at most this share of the keyword-hit at-risk validation messages "
+                                     "(per threshold source) score below it; a keyword hit the model scores below the "
+                                     "floor is a check-in, not a crisis (0: never).")
     session_decay: float = f("Per-session score: min(1, decay * previous + p / crisis threshold).")
 
     def __post_init__(self):
         _fractions("split_fractions", self.split_fractions, 3)
         _in_range("target_recall", self.target_recall, 0, 1)
         _in_range("crisis_max_false_alarm", self.crisis_max_false_alarm, 0, 1)
+        _in_range("keyword_max_downgrade", self.keyword_max_downgrade, 0, 0.2)
 
 
 @dataclass(eq=False, frozen=True)

@@ -107,7 +107,7 @@ def _cfg(**over):
            "C": 4.0, "chat_messages": None, "chat_weight": 5.0, "cv_folds": 2,
            "threshold_sources": {"en": ["twitter_suicidal_en"], "zh": ["sos4k_zh"]},
            "crisis_sources": {"en": ["twitter_suicidal_en"], "zh": ["sos4k_zh"]},
-           "target_recall": 0.95, "crisis_max_false_alarm": 0.05, "session_decay": 0.6}
+           "target_recall": 0.95, "crisis_max_false_alarm": 0.05, "keyword_max_downgrade": 0.02, "session_decay": 0.6}
     cfg.update(over)
     return cfg
 
@@ -169,6 +169,39 @@ def test_either_may_fire_and_levels():
     assert a.level == "crisis" and not a.keyword
     assert sc.assess("i feel a bit off", update=False).level == "check_in"
     assert sc.assess("lovely weather", update=False).level == "none"
+
+
+
+def test_keyword_floor_is_chosen_on_keyword_hit_at_risk_messages_only():
+    s = np.array([0.01, 0.3, 0.6, 0.9, 0.0, 0.02, 0.5])
+    y = np.array([1, 1, 1, 1, 0, 0, 1])
+    kw = np.array([1, 1, 1, 1, 1, 1, 0], bool)             # the last at-risk message: no keyword hit
+    assert risk.keyword_floor(s, y, kw, 0.25) == pytest.approx(0.3)   # one of four may fall below
+    assert risk.keyword_floor(s, y, kw, 0.2) == pytest.approx(0.01)   # none may
+    assert risk.keyword_floor(s, y, kw, 0.0) == 0.0
+    assert risk.keyword_floor(s, y, np.zeros(7, bool), 0.25) == 0.0  # the keyword catches nothing
+    d = risk.decisions(s, kw, {"check_in": 0.4, "crisis": 0.8, "keyword_floor": 0.3})
+    assert d["screen"].tolist() == [True, True, True, True, True, True, True]    # either may fire: unchanged
+    assert d["crisis"].tolist() == [False, True, True, True, False, False, False]
+
+
+def test_a_keyword_hit_the_model_vetoes_is_a_check_in_with_the_resources_not_a_crisis():
+    th = {lg: {"check_in": 0.3, "crisis": 0.7, "keyword_floor": 0.1} for lg in ("en", "zh")}
+    table = {risk.normalize("what is the suicide rate among farmers, for a class"): 0.02,
+             risk.normalize("i want to kill myself"): 0.05, risk.normalize("i am going to kill myself tonight"): 0.9}
+    sc = risk.RiskScreen(risk.RiskModel(FixedPipeline(table), th))
+    a = sc.assess("what is the suicide rate among farmers, for a class")
+    assert a.keyword and a.level == "check_in" and any("keyword floor" in r for r in a.reasons)
+    assert a.session_score < 1.0                                 # the next ordinary turn is not a crisis
+    assert sc.assess("thanks, that helps").level != "crisis"
+    sc.reset()
+    t = ChatSession(analyze=None, transcribe=None, use_llm=False, risk=sc).turn(
+        text="what is the suicide rate among farmers, for a class")
+    assert t.safety_level == "check_in" and safety.has_resources(t.reply) and safety.resources("en") in t.reply
+    assert sc.assess("i am going to kill myself tonight", update=False).level == "crisis"
+    assert sc.assess("i want to kill myself", update=False).level == "check_in"   # below the floor: still the resources
+    old = risk.RiskScreen(risk.RiskModel(FixedPipeline(table), THRESH))             # a model saved without a floor
+    assert old.assess("what is the suicide rate among farmers, for a class", update=False).level == "crisis"
 
 
 def test_risk_builds_over_turns_and_fades():

@@ -373,7 +373,8 @@ class RiskModel:
         return float(p[0]) if single else p
 
     def threshold(self, lang: str, level: str = "crisis") -> float:
-        return float(self.thresholds.get(lang, self.thresholds.get("en", {})).get(level, 0.5))
+        # a model saved before the keyword floor existed has none: every keyword hit stays a crisis
+        return float(self.thresholds.get(lang, self.thresholds.get("en", {})).get(level, 0.0 if level == "keyword_floor" else 0.5))
 
     def save(self, folder: Path) -> Path:
         import joblib
@@ -566,13 +567,25 @@ def false_alarm_threshold(scores: np.ndarray, y: np.ndarray, max_false_alarm: fl
     return float(np.nextafter(neg[k], np.inf)) if k < len(neg) else 0.0
 
 
+def keyword_floor(scores: np.ndarray, y: np.ndarray, kw: np.ndarray, max_share: float) -> float:
+    """The highest model score f such that at most ``max_share`` of the at-risk messages the keyword
+    screen catches score below f (0.0 when ``max_share`` is 0 or the keyword catches none)."""
+    pos = np.sort(np.asarray(scores, float)[np.asarray(kw, bool) & np.asarray(y, int).astype(bool)])
+    if not len(pos) or max_share <= 0:
+        return 0.0
+    return float(pos[int(np.floor(max_share * len(pos) + 1e-9))]) if max_share < 1 else 1.0
+
+
 def decisions(scores: np.ndarray, kw: np.ndarray, thresholds: Mapping[str, float]) -> dict[str, np.ndarray]:
     """What each rule flags for one message (no session build-up): the keyword screen alone, the model
     alone at the check-in threshold, the combined screen (keyword OR model >= check-in: the reply
-    carries the resources) and the crisis tier (keyword OR model >= crisis)."""
+    carries the resources) and the crisis tier (model >= crisis, or a keyword hit the model scores at
+    least ``keyword_floor``; below it the keyword hit is a check-in)."""
     scores, kw = np.asarray(scores, float), np.asarray(kw, bool)
+    floor = float(thresholds.get("keyword_floor", 0.0))
     return {"keyword": kw, "model": scores >= thresholds["check_in"],
-            "screen": kw | (scores >= thresholds["check_in"]), "crisis": kw | (scores >= thresholds["crisis"])}
+            "screen": kw | (scores >= thresholds["check_in"]),
+            "crisis": (kw & (scores >= floor)) | (scores >= thresholds["crisis"])}
 
 
 def keyword_flags(texts: Iterable[str]) -> np.ndarray:
@@ -656,10 +669,17 @@ class RiskScreen:
         p = None
         level = "crisis" if kw.triggered else "none"
         session = self.decay * self.session_score
+        kw_crisis = kw.triggered   # a keyword hit counts as a crisis for the session unless the model vetoes it
         if self.model is not None and (text or "").strip():
             p = self.model.score(text)
             t_crisis, t_check = self.model.threshold(lang, "crisis"), self.model.threshold(lang, "check_in")
+            floor = self.model.threshold(lang, "keyword_floor")
             session += p / max(t_crisis, 1e-6)
+            if kw.triggered and p < floor:
+                # the words, without the wish (a film, a statistic, a memorial): still the resources, gently
+                level, kw_crisis = "check_in", False
+                reasons.append(f"model {p:.2f} < keyword floor {floor:.2f}: a check-in, not the crisis reply")
+                session = max(session, t_check / max(t_crisis, 1e-6))
             if p >= t_crisis:
                 level = "crisis"
                 reasons.append(f"model {p:.2f} >= crisis threshold {t_crisis:.2f}")
@@ -669,7 +689,7 @@ class RiskScreen:
             elif level == "none" and session >= t_check / max(t_crisis, 1e-6):
                 level = "check_in"
                 reasons.append(f"model {p:.2f}, session {session:.2f} >= check-in ({t_check:.2f} / {t_crisis:.2f})")
-        if kw.triggered:
+        if kw_crisis:
             session = 1.0
         session = float(min(1.0, session))
         if update:
@@ -800,7 +820,8 @@ def choose_thresholds(df, cfg: Mapping[str, Any]) -> dict[str, dict[str, float]]
     """Per language, on validation rows only: check_in = the highest model threshold at which
     keyword-OR-model reaches ``target_recall`` on EACH of ``threshold_sources``; crisis = the lowest
     threshold whose false alarms on the ordinary messages of ``crisis_sources`` are at most
-    ``crisis_max_false_alarm``, and at least check_in."""
+    ``crisis_max_false_alarm``, and at least check_in; keyword_floor = the lowest over
+    ``threshold_sources`` of :func:`keyword_floor` (``keyword_max_downgrade``), at most crisis."""
     import pandas as pd
 
     target, max_fa = float(cfg["target_recall"]), float(cfg["crisis_max_false_alarm"])
@@ -813,7 +834,10 @@ def choose_thresholds(df, cfg: Mapping[str, Any]) -> dict[str, dict[str, float]]
         csrc = list(cfg["crisis_sources"].get(lang) or [])
         neg = pd.concat([_source_rows(df, s, "val", lang) for s in csrc]) if csrc else _main_rows(df, srcs, "val", lang)
         t_crisis = max(false_alarm_threshold(neg.score.values, neg.y.values, max_fa), t_flag)
-        out[lang] = {"crisis": round(t_crisis, 6), "check_in": round(t_flag, 6)}
+        floors = [keyword_floor(d.score.values, d.y.values, d.kw.values, float(cfg["keyword_max_downgrade"]))
+                  for d in sets if (d.kw.values & (d.y.values == 1)).any()]
+        out[lang] = {"crisis": round(t_crisis, 6), "check_in": round(t_flag, 6),
+                     "keyword_floor": round(min(min(floors), t_crisis) if floors else 0.0, 6)}
     return out
 
 
@@ -889,7 +913,10 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
                              "chat messages, their writer folds: each writer scored by a model fitted without that "
                              "writer); every message at or above it gets the resources. crisis = the lowest model "
                              f"threshold whose false-alarm rate on the ordinary messages of crisis_sources is <= {max_fa} "
-                             "(the full crisis reply), and at least check_in. The features were chosen on the writer "
+                             "(the full crisis reply), and at least check_in. keyword_floor = the lowest, over "
+                             "threshold_sources, of the model score below which at most keyword_max_downgrade of the "
+                             "keyword-hit at-risk validation messages fall; a keyword hit scored below it is a check-in "
+                             "(the resources offered), not the crisis reply. The features were chosen on the writer "
                              "folds and the validation cases; the test split is scored once, after"),
         "chat_messages": {"folder": str(chat_messages_dir(cfg)) if chat_messages_dir(cfg) else None,
                           "writers": sorted(folds), "folds": int(cfg["cv_folds"]),
