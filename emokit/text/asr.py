@@ -140,6 +140,19 @@ def _is_speech(seg, no_speech_prob: float = 0.6, logprob: float = -1.0, max_comp
     return bool(seg.text.strip())
 
 
+# When English + Chinese get less than this of Whisper's language probability, its choice between them is
+# a coin toss (espeak-ng Mandarin: zh 0.030 vs en 0.037 on one CPU kind, the other way on another)
+AMBIGUOUS_LANGUAGE_MASS = 0.5
+
+
+def _mean_logprob(segs) -> float:
+    """Duration-weighted mean token log-probability of Whisper's segments (-inf when none)."""
+    dur = sum(max(s.end - s.start, 0.0) for s in segs)
+    if not segs or dur <= 0:
+        return float("-inf")
+    return sum(s.avg_logprob * max(s.end - s.start, 0.0) for s in segs) / dur
+
+
 def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 16000,
                language: str | None = None, model: str | None = None, beam_size: int = 5,
                languages: tuple[str, ...] | None | str = "default") -> Transcript:
@@ -147,7 +160,9 @@ def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 
     at ``sr`` Hz. Raises :class:`emokit.data.media.MediaError` for unreadable audio.
 
     ``language=None`` with a multilingual model: Whisper identifies the language, restricted to
-    ``languages`` (default :func:`default_languages`: English or Chinese; ``None``: any)."""
+    ``languages`` (default :func:`default_languages`: English or Chinese; ``None``: any). When those get
+    less than :data:`AMBIGUOUS_LANGUAGE_MASS` of its probability, the audio is transcribed in each and
+    the likelier transcript (mean token log-probability) is kept."""
     from ..data.media import load_audio
 
     model = model or default_model()
@@ -165,6 +180,7 @@ def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 
         audio = load_audio(path_or_array, sr=16000)
     asr = load_asr(model)
     lang_p = None
+    candidates: list[str] = []
     if english_only:
         language = "en"
     elif language is None:
@@ -175,11 +191,24 @@ def transcribe(path_or_array: str | os.PathLike | bytes | np.ndarray, sr: int = 
             if probs:
                 language = max(probs, key=probs.get)
                 lang_p = probs[language] / max(sum(probs.values()), 1e-9)  # among the allowed languages
-    # Silero VAD (vad_filter) first: on silence or noise Whisper otherwise writes words ("You You You...").
-    segs, info = asr.transcribe(audio, language=language, beam_size=beam_size,
-                                vad_filter=True, vad_parameters={"min_silence_duration_ms": 500},
-                                condition_on_previous_text=False,
-                                initial_prompt=ZH_PROMPT if language == "zh" else None)
+                if len(probs) > 1 and sum(probs.values()) < AMBIGUOUS_LANGUAGE_MASS:
+                    candidates = sorted(probs, key=probs.get, reverse=True)
+
+    def run(lang):
+        # Silero VAD (vad_filter) first: on silence or noise Whisper otherwise writes words ("You You You...").
+        segs, info = asr.transcribe(audio, language=lang, beam_size=beam_size,
+                                    vad_filter=True, vad_parameters={"min_silence_duration_ms": 500},
+                                    condition_on_previous_text=False,
+                                    initial_prompt=ZH_PROMPT if lang == "zh" else None)
+        return list(segs), info
+
+    segs, info = run(language)
+    if candidates:
+        # Whisper gave the allowed languages little mass (accented or synthetic speech, where its guess
+        # flips between CPUs): transcribe in each and keep the one Whisper itself finds likelier
+        tried = [(segs, info)] + [run(lg) for lg in candidates if lg != language]
+        segs, info = max(tried, key=lambda t: _mean_logprob(t[0]))
+        lang_p = None
     segments = [Segment(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in segs if _is_speech(s)]
     return Transcript(text=" ".join(s.text for s in segments).strip(), language=info.language,
                       segments=segments, duration_s=round(len(audio) / 16000, 3), model=model,
