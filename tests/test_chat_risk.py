@@ -434,6 +434,29 @@ def test_writer_folds_score_each_writer_with_a_model_that_never_saw_them(tmp_pat
     assert "ngl" not in (tmp_path / "model" / "metrics.json").read_text()     # aggregates only
 
 
+def test_a_writer_of_ordinary_messages_only_joins_the_folds(tmp_path):
+    """The plain-chat round: writers whose files hold only ``ok`` messages are dealt into folds like the
+    others, their messages count as ordinary ones of the folds, and thresholds are still chosen."""
+    import yaml
+
+    root = _fake_root(tmp_path / "data")
+    d = _chat_dir(tmp_path)
+    plain = {"en": ["hi there", "recommend me a book?", "ok thx", "what should i cook tonight"],
+             "zh": ["嗯", "推荐几本书吧", "早上好", "帮我想个朋友圈文案"]}
+    for lang, texts in plain.items():
+        cases = [{"lang": lang, "label": "ok", "kind": "everyday", "text": f"{t} v{j}"} for j, t in enumerate(texts)]
+        (d / f"{lang}_v.yaml").write_text(yaml.safe_dump({"cases": cases}, allow_unicode=True), encoding="utf-8")
+    cfg = _cfg(chat_messages=str(d), cv_folds=2,
+               threshold_sources={"en": ["twitter_suicidal_en", "chat_messages"], "zh": ["sos4k_zh", "chat_messages"]},
+               crisis_sources={"en": ["chat_messages", "everyday"], "zh": ["chat_messages", "everyday"]})
+    m = risk.train({"risk": cfg}, tmp_path / "model", root, CASES)
+    for lang in ("en", "zh"):
+        assert m[f"cv.{lang}.n_pos"] == 18 and m[f"cv.{lang}.n_neg"] == 18 + 4
+        assert 0 <= m[f"threshold.{lang}.check_in"] <= m[f"threshold.{lang}.crisis"] <= 1
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["chat_messages"]["writers"] == ["a", "b", "c", "v"]
+
+
 def test_one_writer_is_not_enough_for_writer_folds(tmp_path):
     root = _fake_root(tmp_path / "data")
     d = _chat_dir(tmp_path)
