@@ -1080,14 +1080,16 @@ HELDOUT_V2 = "risk_heldout_v2.yaml"
 # was chosen, and opened once, after it was frozen. The v6 pair (the same way, a prompt of its own per
 # language) was written while v3.3 (34 writers) was chosen, and opened once, after it was frozen; so was
 # v7 (commissioned after v3.3 was frozen). v3.4 (v3.3 + the plain-chat round) was chosen on v2-v7 and
-# the writer folds; the v8 pair was written meanwhile and opened once, after v3.4 was frozen.
+# the writer folds; the v8 pair was written meanwhile and opened once, after v3.4 was frozen, and the
+# v9 pair was commissioned after that and opened once, for the same v3.4.
 HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
               "held-out v3b (outsider, own prompt)": ["risk_heldout_v3b.yaml"],
               "held-out v4 (outsiders, tricky ordinary)": ["risk_heldout_v4_en.yaml", "risk_heldout_v4_zh.yaml"],
               "held-out v5 (outsiders, fresh)": ["risk_heldout_v5_en.yaml", "risk_heldout_v5_zh.yaml"],
               "held-out v6 (outsiders, fresh)": ["risk_heldout_v6_en.yaml", "risk_heldout_v6_zh.yaml"],
               "held-out v7 (outsiders, fresh)": ["risk_heldout_v7_en.yaml", "risk_heldout_v7_zh.yaml"],
-              "held-out v8 (outsiders, fresh)": ["risk_heldout_v8_en.yaml", "risk_heldout_v8_zh.yaml"]}
+              "held-out v8 (outsiders, fresh)": ["risk_heldout_v8_en.yaml", "risk_heldout_v8_zh.yaml"],
+              "held-out v9 (outsiders, fresh)": ["risk_heldout_v9_en.yaml", "risk_heldout_v9_zh.yaml"]}
 
 
 def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None,
@@ -1166,7 +1168,8 @@ def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any
            "writer folds (chat messages)": "cv", "held-out v3a (outsider, brief)": "v3a",
            "held-out v3b (outsider, own prompt)": "v3b", "held-out v4 (outsiders, tricky ordinary)": "v4",
            "held-out v5 (outsiders, fresh)": "v5", "held-out v6 (outsiders, fresh)": "v6",
-           "held-out v7 (outsiders, fresh)": "v7", "held-out v8 (outsiders, fresh)": "v8"}
+           "held-out v7 (outsiders, fresh)": "v7", "held-out v8 (outsiders, fresh)": "v8",
+           "held-out v9 (outsiders, fresh)": "v9"}
     for r in rows:
         for k in ("recall", "false_alarm"):
             if r[k] == r[k]:   # not NaN
