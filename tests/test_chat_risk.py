@@ -400,6 +400,25 @@ def test_heldout_v2_set_loads_and_is_reported_by_the_chapter():
     assert "held-out v2 (outsiders)" in sets
 
 
+def test_every_outsider_set_is_a_dvc_dep_and_reported_under_its_version(tmp_path):
+    """A sealed set added to HELDOUT_V3 must be a dependency of both risk stages (it keeps equal
+    messages out of training and is scored by the chapter) and gets its metrics under its version."""
+    import yaml
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    deps = {name: {str(d) for d in stages[name]["deps"]} for name in ("06_risk_model", "06_empathic_chat")}
+    _, metrics = risk.chapter_report(tmp_path, screen({}))
+    for name, files in risk.HELDOUT_V3.items():
+        version = name.split()[1]
+        for f in files:
+            path = REPO / "tests" / "data" / f
+            assert risk.load_validation_cases(path), f
+            for stage, d in deps.items():
+                assert f"tests/data/{f}" in d, (stage, f)
+        for lang in ("en", "zh"):
+            assert f"risk.{version}.{lang}.screen.recall" in metrics, (name, lang)
+
+
 def test_case_file_in_an_unknown_layout_is_named(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("en: [just, a, list]\n", encoding="utf-8")
