@@ -967,6 +967,17 @@ class RiskFeatures(Section):
 
 
 @dataclass(eq=False, frozen=True)
+class RiskNeighbours(Section):
+    k: int = f("Nearest at-risk and nearest ordinary chat messages averaged (e5 cosine).")
+    weight: float = f("Added to the regression's logit: weight * (mean at-risk similarity - mean ordinary similarity).")
+    sources: list[str] = f("Training rows indexed, by source (chat_messages, everyday, ...).")
+
+    def __post_init__(self):
+        _in_range("k", self.k, 1, None)
+        _in_range("weight", self.weight, 0, None)
+
+
+@dataclass(eq=False, frozen=True)
 class RiskParams(Section):
     seed: int = f("Seed of the risk model's splits and fit.")
     split_fractions: list[float] = f("Train / val / test for the English sets.")
@@ -985,18 +996,31 @@ class RiskParams(Section):
     cv_folds: int = f("Writer folds of the chat messages (writers dealt round-robin); each scored by a model fitted without them.")
     threshold_sources: dict[str, list[str]] = f("Per language, the sets whose val split (chat messages: writer folds) set the check-in threshold.")
     crisis_sources: dict[str, list[str]] = f("Per language, the sets whose ordinary val messages set the crisis threshold.")
-    target_recall: float = f("Check-in threshold: keyword-OR-model reaches this recall.")
+    target_recall: float = f("Check-in threshold (when check_in_recall is null): keyword-OR-model reaches this recall on each threshold source.")
     crisis_max_false_alarm: float = f("Crisis threshold: the model's false alarms at most this.")
     keyword_max_downgrade: float = f("Keyword floor: at most this share of the keyword-hit at-risk validation messages "
                                      "(per threshold source) score below it; a keyword hit the model scores below the "
                                      "floor is a check-in, not a crisis (0: never).")
     session_decay: float = f("Per-session score: min(1, decay * previous + p / crisis threshold).")
+    check_in_sources: dict[str, list[str]] | None = f(
+        "Per language, the validation sets that set the check-in threshold ('outsiders': the sets of outsider_validation "
+        "pooled); null: threshold_sources.", default=None)
+    check_in_recall: float | None = f("Check-in threshold: keyword-OR-model reaches this recall on each check-in source; "
+                                      "null: target_recall.", default=None)
+    neighbours: RiskNeighbours | None = f("Nearest chat messages in e5 space stacked on the regression (null: none; "
+                                          "needs features.embedding).", default=None)
+    outsider_validation: list[str] = f("Opened outsider sets (tests/data, by version: v2, v3a, ...) scored as the validation "
+                                       "source 'outsiders'; a sealed set is never listed here.", default_factory=list)
 
     def __post_init__(self):
         _fractions("split_fractions", self.split_fractions, 3)
         _in_range("target_recall", self.target_recall, 0, 1)
+        if self.check_in_recall is not None:
+            _in_range("check_in_recall", self.check_in_recall, 0, 1)
         _in_range("crisis_max_false_alarm", self.crisis_max_false_alarm, 0, 1)
         _in_range("keyword_max_downgrade", self.keyword_max_downgrade, 0, 0.2)
+        _require(self.neighbours is None or bool(self.features.embedding), "neighbours",
+                 "needs features.embedding (the e5 vectors it searches)")
 
 
 @dataclass(eq=False, frozen=True)

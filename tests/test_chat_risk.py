@@ -152,6 +152,62 @@ def test_thresholds_for_recall_and_false_alarm():
     assert ((s >= t) & (y == 0)).sum() == 1
 
 
+def _scored(rows):
+    import pandas as pd
+
+    return pd.DataFrame([{"text": f"m{i}", "y": y, "lang": lang, "source": src, "split": "cv" if src == risk.CHAT_SOURCE else "val",
+                          "group": "a", "kind": "", "score": s, "kw": False} for i, (src, lang, y, s) in enumerate(rows)])
+
+
+def test_check_in_threshold_comes_from_the_outsider_sets_when_named():
+    """v3.5: with check_in_sources = outsiders, the writer folds no longer set the check-in threshold;
+    the outsider rows' recall target does. Without check_in_sources the old rule (threshold_sources at
+    target_recall) holds, and an outsider source without rows is an error that says what to list."""
+    rows = []
+    for lang in ("en", "zh"):
+        rows += [(risk.CHAT_SOURCE, lang, 1, s) for s in (0.9, 0.2, 0.1, 0.05)] + [(risk.CHAT_SOURCE, lang, 0, 0.02)] * 4
+        rows += [(risk.OUTSIDER_SOURCE, lang, 1, s) for s in (0.95, 0.9, 0.8, 0.6)] + \
+                [(risk.OUTSIDER_SOURCE, lang, 0, s) for s in (0.5, 0.3, 0.1, 0.01)]
+    df = _scored(rows)
+    cfg = _cfg(threshold_sources={"en": [risk.CHAT_SOURCE], "zh": [risk.CHAT_SOURCE]},
+               crisis_sources={"en": [risk.CHAT_SOURCE], "zh": [risk.CHAT_SOURCE]}, target_recall=0.75)
+    old = risk.choose_thresholds(df, cfg)
+    new = risk.choose_thresholds(df, {**cfg, "check_in_sources": {"en": ["outsiders"], "zh": ["outsiders"]},
+                                      "check_in_recall": 0.75})
+    for lang in ("en", "zh"):
+        assert old[lang]["check_in"] == pytest.approx(0.1)          # 3 of 4 writer-fold positives
+        assert new[lang]["check_in"] == pytest.approx(0.8)          # 3 of 4 outsider positives
+        assert new[lang]["crisis"] >= new[lang]["check_in"]
+    with pytest.raises(ValueError, match="outsider_validation"):
+        risk.choose_thresholds(df[df.source != risk.OUTSIDER_SOURCE],
+                               {**cfg, "check_in_sources": {"en": ["outsiders"], "zh": ["outsiders"]}})
+
+
+def test_outsider_rows_are_validation_rows_of_the_named_sets_and_bad_names_are_named(tmp_path):
+    o = risk.outsider_rows(["v2", "v9"], REPO / "tests" / "data")
+    assert set(o.source) == {risk.OUTSIDER_SOURCE} and set(o.split) == {"val"} and set(o.group) == {"v2", "v9"}
+    assert set(o.lang) == {"en", "zh"} and set(o.y) == {0, 1}
+    with pytest.raises(ValueError, match="v99"):
+        risk.outsider_rows(["v99"], REPO / "tests" / "data")
+    with pytest.raises(FileNotFoundError, match="risk_heldout_v9_en.yaml"):
+        risk.outsider_rows(["v9"], tmp_path)
+
+
+def test_training_with_outsider_validation_reports_them_and_sets_check_in_on_them(tmp_path):
+    root = _fake_root(tmp_path / "data")
+    cfg = _cfg(check_in_sources={"en": ["outsiders"], "zh": ["outsiders"]}, check_in_recall=0.9,
+               outsider_validation=["v2", "v8"])
+    m = risk.train({"risk": cfg}, tmp_path / "model", root, CASES)
+    o = risk.outsider_rows(["v2", "v8"], REPO / "tests" / "data")
+    for lang in ("en", "zh"):
+        assert m[f"val.{lang}.outsiders.screen.recall"] >= 0.9          # the rule's own target, on its own rows
+        assert m[f"val.{lang}.outsiders.n_pos"] == int(o[o.lang == lang].y.sum())
+        assert m[f"threshold.{lang}.check_in"] <= m[f"threshold.{lang}.crisis"]
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert "['v2', 'v8']" in card["threshold_choice"]
+    assert "kil" not in (tmp_path / "model" / "metrics.json").read_text()      # aggregates only
+
+
 def test_validation_cases_file_is_complete():
     cases = risk.load_validation_cases(CASES)
     assert len(cases) == 120
@@ -559,3 +615,66 @@ def test_a_reply_restating_pills_in_chinese_is_replaced():
     a = sc.assess("药我都攒够了", update=False)
     reply, why = risk.screened_reply("他们告诉你他们已经攒够药了，所以今晚就不用再想。", a)
     assert reply == safety.support_reply("zh") and why
+
+
+# ------------------------------------------------------------------------------- nearest chat messages (v3.5)
+def _fake_embed(texts, encoder="e5", max_chars=180):
+    """Deterministic unit vectors from character trigrams (no e5 in unit tests): similar texts are near."""
+    out = np.zeros((len(texts), 384), np.float32)
+    for i, t in enumerate(texts):
+        t = f"  {t} "
+        for j in range(len(t) - 2):
+            out[i, hash(t[j:j + 3]) % 384] += 1.0
+        out[i] /= max(np.linalg.norm(out[i]), 1e-9)
+    return out
+
+
+def test_neighbours_raise_a_message_near_at_risk_messages_and_lower_one_near_ordinary(monkeypatch):
+    monkeypatch.setattr(risk, "embed", _fake_embed)
+    texts = ["bought the pills today", "this is my last message", "gun is loaded in the truck",
+             "cats or dogs", "tell me a joke", "what should i cook"]
+    nb = risk.Neighbours(_fake_embed(texts).astype(np.float16), np.array([1, 1, 1, 0, 0, 0], bool), k=1, weight=10.0)
+    p = np.array([0.5, 0.5])
+    q = nb.adjust(p, ["bought the pills today", "cats or dogs?"])
+    assert q[0] > 0.9 and q[1] < 0.1
+    assert nb.adjust(np.array([0.5]), ["x"]).shape == (1,)
+    assert risk.Neighbours(nb.vectors, nb.at_risk, 1, 0.0).adjust(p, ["bought the pills today", "cats or dogs?"]) \
+        == pytest.approx(p)                                             # weight 0: the regression alone
+
+
+def test_each_writer_fold_indexes_only_the_other_writers_and_the_index_survives_save(tmp_path, monkeypatch):
+    monkeypatch.setattr(risk, "embed", _fake_embed)
+    root = _fake_root(tmp_path / "data")
+    feats = {**_cfg()["features"], "embedding": "e5"}
+    cfg = _cfg(chat_messages=str(_chat_dir(tmp_path)), cv_folds=2, features=feats, neighbours={"k": 2, "weight": 20.0, "sources": ["chat_messages"]},
+               threshold_sources={"en": ["twitter_suicidal_en", "chat_messages"], "zh": ["sos4k_zh", "chat_messages"]},
+               crisis_sources={"en": ["chat_messages", "everyday"], "zh": ["chat_messages", "everyday"]})
+    sizes = []
+    real = risk.Neighbours.of
+    monkeypatch.setattr(risk.Neighbours, "of", classmethod(lambda c, t, y, k: sizes.append(len(t)) or real(t, y, k)))
+    df = risk.load_corpora(root, cfg)
+    n_chat = {w: int((df.group == w).sum()) for w in "abc"}
+    risk.fit_and_score(df, cfg)
+    assert sizes == [sum(n_chat.values()), n_chat["b"], n_chat["a"] + n_chat["c"]]   # full, fold 0 (a, c out), fold 1
+    sizes.clear()
+    n_everyday = int(((df.source == "everyday") & (df.split == "train")).sum())
+    risk.fit_and_score(df, {**cfg, "neighbours": {"k": 2, "weight": 20.0, "sources": ["chat_messages", "everyday"]}})
+    assert n_everyday and sizes == [sum(n_chat.values()) + n_everyday, n_chat["b"] + n_everyday,
+                                    n_chat["a"] + n_chat["c"] + n_everyday]
+    m = risk.train({"risk": cfg}, tmp_path / "model", root, CASES)
+    loaded = risk.RiskModel.load(tmp_path / "model")
+    assert loaded.neighbours is not None and loaded.neighbours.vectors.dtype == np.float16
+    assert loaded.score(["bought the pills today, im done"]) == pytest.approx(
+        risk.RiskModel.load(tmp_path / "model").score(["bought the pills today, im done"]))
+    assert 0 <= m["threshold.en.check_in"] <= m["threshold.en.crisis"] <= 1
+
+
+def test_neighbours_need_the_embedding_and_chat_messages(tmp_path):
+    from emokit.params import RiskParams, parse
+
+    base = _cfg()
+    with pytest.raises(ValueError, match="neighbours"):
+        risk.fit_and_score(risk.load_corpora(_fake_root(tmp_path / "data"), base),
+                           {**base, "features": {**base["features"], "embedding": "e5"}, "neighbours": {"k": 2, "weight": 1.0, "sources": ["chat_messages"]}})
+    with pytest.raises(ValueError, match="neighbours"):
+        parse(RiskParams, {**_cfg(), "neighbours": {"k": 3, "weight": 1.0, "sources": ["chat_messages"]}}, "risk")

