@@ -32,6 +32,17 @@ _EN = [
     r"\b(?:write|writing|written|wrote)\s+(?:a\s+|my\s+)?(?:goodbye|farewell)\s+(?:letter|note)\b",
     r"\bsuicide\s+note\b", r"\bgiving\s+away\s+(?:all\s+)?my\s+(?:things|stuff|belongings)\b",
     r"\bnobody\s+would\s+(?:miss|notice)\s+(?:me|if\s+i\s+(?:was|were)\s+gone)\b",
+    # questions about lethality (a dose, a height), however they are dressed (trivia, homework, a
+    # relative's medicine): a warning sign of their own. The training chat messages hold almost none
+    # (docs/06), so the model cannot learn them; real posts ask them ("twice the minimum lethal dosage")
+    r"\b(?:lethal|fatal|deadly)\s+(?:dose|dosage|amount|quantity)\b",
+    r"\bhow\s+(?:many|much)\s+(?:\w+\s+){0,3}?(?:pills?|tablets?|capsules?|mg|milligrams?|grams?|units?|paracetamol|"
+    r"tylenol|ibuprofen|aspirin|insulin)\b.{0,30}?\b(?:die|kill\s+(?:me|myself|you|yourself|someone|somebody|a\s+(?:person|human))|"
+    r"be\s+(?:fatal|lethal)|od|overdose)\b",
+    r"\b(?:fall|falling|jump|jumping)\b.{0,30}?\b(?:\d+|ten|twenty)\s*(?:floors?|stor(?:e)?ys?|stories|metres|meters|m|feet|ft)\b"
+    r".{0,30}?\b(?:fatal|lethal|survivable|survive|kill|die)\b",
+    r"\b(?:fatal|lethal|survive|kill|die)\b.{0,30}?\b(?:fall|falling|jump|jumping)\b.{0,20}?\b(?:\d+|ten|twenty)\s*"
+    r"(?:floors?|stor(?:e)?ys?|stories|metres|meters|m|feet|ft)\b",
 ]
 # Chinese patterns (no word boundaries in Chinese).
 _ZH = [
@@ -43,6 +54,9 @@ _ZH = [
     r"想去死", r"死了算了", r"活够了", r"从.{0,6}(?:楼|桥|天台)上?跳下去",
     # internet slang for 自杀 / 想死 (紫砂 is also teapot clay: 紫砂壶 and the like are left alone)
     r"紫砂(?!壶|锅|杯|茶|陶|泥|煲|器|盆|碗)", r"自鲨", r"想鼠",
+    # questions about lethality (a dose, a height), as in English
+    r"致死(?:量|剂量)", r"(?:吃|喝|吞|服)(?:多少|几)(?:片|颗|粒|盒|瓶|克|毫克)?.{0,8}(?:会死|能死|致死|致命|死人|没命)",
+    r"(?:几楼|几层|多高).{0,6}(?:跳|摔)(?:下)?(?:去|来)?.{0,3}(?:会|能|就|可以)?(?:死|没命|致命)",
 ]
 _PATTERNS = [re.compile(p, re.IGNORECASE) for p in _EN] + [re.compile(p) for p in _ZH]
 
