@@ -678,3 +678,15 @@ def test_neighbours_need_the_embedding_and_chat_messages(tmp_path):
                            {**base, "features": {**base["features"], "embedding": "e5"}, "neighbours": {"k": 2, "weight": 1.0, "sources": ["chat_messages"]}})
     with pytest.raises(ValueError, match="neighbours"):
         parse(RiskParams, {**_cfg(), "neighbours": {"k": 3, "weight": 1.0, "sources": ["chat_messages"]}}, "risk")
+
+
+def test_chapter_report_says_which_outsider_sets_chose_the_threshold(tmp_path):
+    """An outsider set listed in the model's outsider_validation is validation to it; the others are
+    held-out (the clean tests of that model)."""
+    sc = screen({})
+    sc.model.card = {"params": {"outsider_validation": ["v2", "v9"]}}
+    df, _ = risk.chapter_report(tmp_path, sc)
+    role = df.groupby("set").role.first().to_dict()
+    assert role["held-out v2 (outsiders)"] == role["held-out v9 (outsiders, fresh)"] == "validation (check-in threshold)"
+    assert role["held-out v10 (outsiders, fresh)"] == role["held-out v11 (outsiders, fresh)"] == "held-out"
+    assert role["69-row table"] == "regression table" and role["validation cases"] == "validation"
