@@ -199,8 +199,8 @@ def load_corpora(root: Path, cfg: Mapping[str, Any]):
 
 
 CHAT_SOURCE = "chat_messages"
-# the opened outsider sets named by ``outsider_validation``, scored as one validation source: the
-# phrasings most like those the targets are measured on (written by people who never saw the code)
+# the opened outsider sets named by ``outsider_validation``, scored as one validation source
+# (written by people who never saw the code or the training messages)
 OUTSIDER_SOURCE = "outsiders"
 
 
@@ -416,9 +416,9 @@ class RiskModel:
 
 @dataclass
 class Neighbours:
-    """Nearest chat messages in e5 space, stacked on the regression's score. A message's evidence is
-    the mean cosine similarity of its ``k`` nearest at-risk chat messages minus that of its ``k``
-    nearest ordinary ones; the score becomes sigmoid(logit(p) + weight * evidence). The regression
+    """Nearest training messages in e5 space, stacked on the regression's score. A message's evidence
+    is the mean cosine similarity of its ``k`` nearest at-risk training messages minus that of its
+    ``k`` nearest ordinary ones; the score becomes sigmoid(logit(p) + weight * evidence). The regression
     draws one line through e5 space; the neighbours see the small clusters it cannot ("gun's loaded
     and in the truck" beside other method messages, "cats or dogs?" beside plain chat). The training
     rows of ``neighbours.sources`` are indexed as vectors (no text): the writers' chat messages and the
@@ -439,7 +439,7 @@ class Neighbours:
             raise ValueError("neighbours: needs features.embedding (the e5 vectors it searches)")
         y = np.asarray(y, int).astype(bool)
         if y.sum() < int(nb["k"]) or (~y).sum() < int(nb["k"]):
-            raise ValueError(f"neighbours: fewer than k={nb['k']} at-risk or ordinary chat messages to index")
+            raise ValueError(f"neighbours: fewer than k={nb['k']} at-risk or ordinary training messages to index")
         E = embed([normalize(t, int(cfg["max_chars"])) for t in texts], f["embedding"], int(f["embedding_max_chars"]))
         return cls(E.astype(np.float16), y, int(nb["k"]), float(nb["weight"]), f["embedding"], int(f["embedding_max_chars"]))
 
