@@ -1208,7 +1208,9 @@ HELDOUT_V2 = "risk_heldout_v2.yaml"
 # training messages in e5 space) was chosen on v2-v9 and the writer folds; the v10 pair was
 # commissioned while it was chosen and opened once, after it was frozen (commit 8abdaa0). v3.6 (v3.5 +
 # keyword patterns for questions about lethality, from v10's misses) was frozen in 56f2239; the v11
-# pair was commissioned before that and first scored by the dvc repro after it.
+# pair was commissioned before that and first scored by the dvc repro after it. v3.7 (v3.6 + a
+# lethality round of writers, chosen on v2-v11) was frozen in 8e92131; the v12 pair was commissioned
+# while it was chosen and first scored by the dvc repro after it.
 HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
               "held-out v3b (outsider, own prompt)": ["risk_heldout_v3b.yaml"],
               "held-out v4 (outsiders, tricky ordinary)": ["risk_heldout_v4_en.yaml", "risk_heldout_v4_zh.yaml"],
@@ -1218,7 +1220,8 @@ HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
               "held-out v8 (outsiders, fresh)": ["risk_heldout_v8_en.yaml", "risk_heldout_v8_zh.yaml"],
               "held-out v9 (outsiders, fresh)": ["risk_heldout_v9_en.yaml", "risk_heldout_v9_zh.yaml"],
               "held-out v10 (outsiders, fresh)": ["risk_heldout_v10_en.yaml", "risk_heldout_v10_zh.yaml"],
-              "held-out v11 (outsiders, fresh)": ["risk_heldout_v11_en.yaml", "risk_heldout_v11_zh.yaml"]}
+              "held-out v11 (outsiders, fresh)": ["risk_heldout_v11_en.yaml", "risk_heldout_v11_zh.yaml"],
+              "held-out v12 (outsiders, fresh)": ["risk_heldout_v12_en.yaml", "risk_heldout_v12_zh.yaml"]}
 
 
 def heldout_files() -> dict[str, list[str]]:
