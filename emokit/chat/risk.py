@@ -1224,11 +1224,14 @@ HELDOUT_V3 = {"held-out v3a (outsider, brief)": ["risk_heldout_v3a.yaml"],
               "held-out v12 (outsiders, fresh)": ["risk_heldout_v12_en.yaml", "risk_heldout_v12_zh.yaml"]}
 
 
+def set_version(name: str) -> str:
+    """An outsider set's version from its :data:`HELDOUT_V3` name ("held-out v6 (...)" -> "v6")."""
+    return re.match(r"held-out (v\w+)", name).group(1)
+
+
 def heldout_files() -> dict[str, list[str]]:
-    """Each outsider set's version ("v2", "v3a", ... from the :data:`HELDOUT_V3` names) -> its files."""
-    out = {"v2": [HELDOUT_V2]}
-    out.update({re.match(r"held-out (v\w+)", name).group(1): files for name, files in HELDOUT_V3.items()})
-    return out
+    """Each outsider set's version ("v2", "v3a", ...) -> its files."""
+    return {"v2": [HELDOUT_V2], **{set_version(name): files for name, files in HELDOUT_V3.items()}}
 
 
 def outsider_rows(versions: Sequence[str], folder: Path):
@@ -1326,7 +1329,7 @@ def chapter_report(out_dir: Path, screen: RiskScreen | None = None) -> tuple[Any
            "writer folds (chat messages)": "cv"}
     # each outsider set's metrics key is its version ("held-out v6 (...)" -> risk.v6.*): a new sealed
     # set needs only its HELDOUT_V3 entry (and its files in dvc.yaml's deps)
-    key.update({name: re.match(r"held-out (v\w+)", name).group(1) for name in HELDOUT_V3})
+    key.update({name: set_version(name) for name in HELDOUT_V3})
     # what each set is to this model: an opened outsider set it chose its check-in threshold on is
     # validation; only the sets not listed in outsider_validation are clean tests of it
     chosen_on = set(((screen.model.card or {}).get("params") or {}).get("outsider_validation") or []) if screen.model else set()
